@@ -1,0 +1,92 @@
+import BitternKernels
+
+/// BitNet b1.58 absmean weight quantization, bit for bit as API.md fixes it:
+/// alpha = max(Float(sum|w| in double, row-major / count), 1e-5); s = 1/alpha (float);
+/// trit = sign(w) if |w| * s > threshold else 0.
+public enum Quantizer {
+    public struct Result {
+        public var trits: [Int8]
+        public var alpha: Float
+        public var zeros: Int
+    }
+
+    public static let defaultZeroThreshold: Float = 0.5
+
+    public static func absmean(_ w: UnsafePointer<Float>, count: Int, zeroThreshold: Float = defaultZeroThreshold) throws -> Result {
+        guard count > 0 else { throw BitternError.invalidArgument("cannot quantize an empty matrix") }
+        guard zeroThreshold >= 0, zeroThreshold.isFinite else {
+            throw BitternError.invalidArgument("zero_threshold must be a finite value >= 0 (got \(zeroThreshold))")
+        }
+        let bad = btk_first_nonfinite(w, count)
+        if bad != 0 {
+            throw BitternError.invalidArgument("weight \(bad - 1) is \(w[bad - 1]): weights must be finite")
+        }
+        let mean = Float(btk_sum_abs_f64(w, count) / Double(count))
+        let alpha = max(mean, 1e-5)
+        let s: Float = 1.0 / alpha
+        var trits = [Int8](repeating: 0, count: count)
+        let zeros = trits.withUnsafeMutableBufferPointer { btk_ternarize(w, count, s, zeroThreshold, $0.baseAddress) }
+        return Result(trits: trits, alpha: alpha, zeros: zeros)
+    }
+}
+
+/// Per-token int8 activation quantization into rows padded for the kernels.
+struct QuantizedActivations {
+    let n: Int
+    let cols: Int
+    /// Row stride in bytes: cols rounded up to BITTERN_KERNEL_Q_ALIGN (padding is zero).
+    let stride: Int
+    let q: UnsafeMutableRawBufferPointer
+    var sums: [Int32]
+    var scales: [Float]
+
+    static func stride(for cols: Int) -> Int {
+        let a = Int(BITTERN_KERNEL_Q_ALIGN)
+        return (cols + a - 1) / a * a
+    }
+
+    /// Quantizes n rows of cols floats (absmax per row). NaN/Inf input is an error.
+    init(floats x: UnsafePointer<Float>, n: Int, cols: Int) throws {
+        let bad = btk_first_nonfinite(x, n * cols)
+        if bad != 0 {
+            throw BitternError.invalidArgument(
+                "input value \(bad - 1) (token \((bad - 1) / cols)) is \(x[bad - 1]): activations must be finite")
+        }
+        self.init(n: n, cols: cols)
+        for k in 0..<n {
+            var s: Float = 0
+            sums[k] = btk_quantize_row_i8(x + k * cols, cols, stride, row(k), &s)
+            scales[k] = s
+        }
+    }
+
+    /// Copies n rows of int8 values (already quantized) into padded rows.
+    init(int8 x: UnsafePointer<Int8>, n: Int, cols: Int) {
+        self.init(n: n, cols: cols)
+        for k in 0..<n {
+            let dst = row(k)
+            var sum: Int32 = 0
+            for j in 0..<cols {
+                dst[j] = x[k * cols + j]
+                sum &+= Int32(dst[j])
+            }
+            sums[k] = sum
+        }
+    }
+
+    private init(n: Int, cols: Int) {
+        self.n = n
+        self.cols = cols
+        stride = QuantizedActivations.stride(for: cols)
+        q = .allocate(byteCount: max(1, n * stride), alignment: 64)
+        q.initializeMemory(as: UInt8.self, repeating: 0)
+        sums = [Int32](repeating: 0, count: n)
+        scales = [Float](repeating: 1, count: n)
+    }
+
+    func row(_ k: Int) -> UnsafeMutablePointer<Int8> {
+        (q.baseAddress! + k * stride).assumingMemoryBound(to: Int8.self)
+    }
+
+    func deallocate() { q.deallocate() }
+}

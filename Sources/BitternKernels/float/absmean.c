@@ -1,0 +1,37 @@
+/* Weight-side helpers for absmean ternarization (API.md fixes the procedure bit for bit). */
+#include <math.h>
+#include "../include/bittern_kernels.h"
+
+size_t btk_first_nonfinite(const float *w, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(w[i])) return i + 1;
+    return 0;
+}
+
+double btk_sum_abs_f64(const float *w, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += fabs((double)w[i]);
+    return s;
+}
+
+size_t btk_ternarize(const float *w, size_t n, float inv_alpha, float threshold, int8_t *trits) {
+    size_t zeros = 0;
+    for (size_t i = 0; i < n; i++) {
+        float v = w[i];
+        int8_t t = 0;
+        if (fabsf(v) * inv_alpha > threshold) t = v > 0.0f ? 1 : -1;
+        trits[i] = t;
+        zeros += (t == 0);
+    }
+    return zeros;
+}
+
+size_t btk_check_trits(const int8_t *t, size_t n, size_t *zeros) {
+    size_t z = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] < -1 || t[i] > 1) return i + 1;
+        z += (t[i] == 0);
+    }
+    *zeros = z;
+    return 0;
+}

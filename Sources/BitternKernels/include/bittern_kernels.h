@@ -1,0 +1,45 @@
+/* Internal interface of the C kernel target (module BitternKernels), used by the Swift core only.
+   Internal symbols use the btk_ prefix so the library's version script (bittern_* only) hides them. */
+#ifndef BITTERN_KERNELS_INTERNAL_H
+#define BITTERN_KERNELS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../../../include/bittern_kernel.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- built-in backends, in registry order (scalar first) ---- */
+size_t btk_builtin_count(void);
+const bittern_kernel_backend *btk_builtin(size_t index);
+
+/* ---- CPU feature probe (cpu_features.c, compiled without ISA flags) ---- */
+uint64_t btk_cpu_features(void);
+/* Name of feature bit `bit` (0..63) or NULL if that bit has no name. */
+const char *btk_cpu_feature_name(unsigned bit);
+/* Human-readable CPU brand string ("" when unknown); static storage. */
+const char *btk_cpu_brand(void);
+
+/* ---- activation quantization (float/quantize.c) ----
+   s = 127 / max(max|x|, 1e-5); q = clamp(nearbyint(x*s), -128, 127) with ties to even.
+   Writes n values to q, zeroes q[n .. padded) and returns sum(q); *scale = s. */
+int32_t btk_quantize_row_i8(const float *x, size_t n, size_t padded, int8_t *q, float *scale);
+/* y[i] = (float)acc[i] * factor */
+void btk_scale_row_i32(const int32_t *acc, size_t n, float factor, float *y);
+
+/* ---- weight quantization helpers (float/absmean.c) ---- */
+/* Returns 0 when all values are finite, else the index+1 of the first NaN/Inf. */
+size_t btk_first_nonfinite(const float *w, size_t n);
+/* Sum of |w| in double, row-major order (the absmean numerator, bit-exact per API.md). */
+double btk_sum_abs_f64(const float *w, size_t n);
+/* trit = sign(w) if fabsf(w) * inv_alpha > threshold else 0. Returns the number of zeros written. */
+size_t btk_ternarize(const float *w, size_t n, float inv_alpha, float threshold, int8_t *trits);
+/* Returns 0 if every value is in {-1,0,1}, else index+1 of the first bad one; *zeros = number of zeros. */
+size_t btk_check_trits(const int8_t *t, size_t n, size_t *zeros);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

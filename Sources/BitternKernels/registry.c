@@ -1,0 +1,20 @@
+/* The table of built-in backends. Each backend file exports one descriptor and nothing else. */
+#include "include/bittern_kernels.h"
+
+extern const bittern_kernel_backend btk_backend_scalar;
+#if defined(__x86_64__)
+extern const bittern_kernel_backend btk_backend_avx2;
+#endif
+
+static const bittern_kernel_backend *const builtins[] = {
+    &btk_backend_scalar,
+#if defined(__x86_64__)
+    &btk_backend_avx2,
+#endif
+};
+
+size_t btk_builtin_count(void) { return sizeof(builtins) / sizeof(builtins[0]); }
+
+const bittern_kernel_backend *btk_builtin(size_t index) {
+    return index < btk_builtin_count() ? builtins[index] : NULL;
+}

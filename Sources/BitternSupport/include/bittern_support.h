@@ -1,0 +1,37 @@
+/* Internal C support for the Swift core (module BitternSupport): the public C types, the thread-local
+   error message and the worker pool. Internal symbols use the bts_ prefix (hidden by the version script). */
+#ifndef BITTERN_SUPPORT_H
+#define BITTERN_SUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../../../include/bittern.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- this thread's last error message (what bittern_last_error returns) ---- */
+void bts_set_error(const char *message);
+const char *bts_last_error(void);
+
+/* ---- worker pool ----
+   n workers in all; worker 0 is the calling thread, workers 1..n-1 are threads that spin briefly
+   after a job and then sleep on a condition variable, so an idle library burns no CPU.
+   bts_pool_run calls fn(ctx, i, n) once for every worker i and returns when all have finished.
+   Concurrent callers are serialized (queued), never oversubscribed. */
+typedef struct bts_pool bts_pool;
+typedef void (*bts_task_fn)(void *ctx, size_t worker, size_t n_workers);
+bts_pool *bts_pool_create(size_t n_workers);   /* NULL on failure (errno set) */
+size_t bts_pool_size(const bts_pool *pool);
+void bts_pool_run(bts_pool *pool, bts_task_fn fn, void *ctx);
+void bts_pool_free(bts_pool *pool);
+
+/* ---- aligned memory ---- */
+void *bts_aligned_alloc(size_t alignment, size_t size); /* NULL on failure or size 0 */
+void bts_aligned_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,144 @@
+/* A small fork-join pool for row-parallel kernels. Decode calls it once per matrix per token, a few
+   hundred times per token, so the hand-off must cost microseconds: workers spin on a generation counter
+   for a while after each job, then park on a condition variable (no CPU burnt while idle). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include "include/bittern_support.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ volatile("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+/* ~50-100 microseconds of spinning before a worker (or the waiting caller) parks. */
+enum { SPIN_ROUNDS = 20000 };
+
+struct worker_arg { bts_pool *pool; size_t index; };
+
+struct bts_pool {
+    size_t n;
+    pthread_t *threads;
+    struct worker_arg *args;
+    pthread_mutex_t run_lock;   /* serializes callers of bts_pool_run */
+    pthread_mutex_t lock;       /* guards parking and wake-ups */
+    pthread_cond_t work_cv;
+    pthread_cond_t done_cv;
+    _Atomic uint64_t generation;
+    _Atomic size_t remaining;
+    _Atomic int stop;
+    bts_task_fn fn;
+    void *ctx;
+};
+
+static void *worker_main(void *p) {
+    struct worker_arg *arg = p;
+    bts_pool *pool = arg->pool;
+    uint64_t seen = 0;
+    for (;;) {
+        uint64_t g = atomic_load_explicit(&pool->generation, memory_order_acquire);
+        for (int i = 0; i < SPIN_ROUNDS && g == seen; i++) {
+            cpu_relax();
+            g = atomic_load_explicit(&pool->generation, memory_order_acquire);
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&pool->lock);
+            while ((g = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen)
+                pthread_cond_wait(&pool->work_cv, &pool->lock);
+            pthread_mutex_unlock(&pool->lock);
+        }
+        seen = g;
+        if (atomic_load_explicit(&pool->stop, memory_order_acquire)) return NULL;
+        pool->fn(pool->ctx, arg->index, pool->n);
+        if (atomic_fetch_sub_explicit(&pool->remaining, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&pool->lock);
+            pthread_cond_signal(&pool->done_cv);
+            pthread_mutex_unlock(&pool->lock);
+        }
+    }
+}
+
+bts_pool *bts_pool_create(size_t n_workers) {
+    if (n_workers == 0) { errno = EINVAL; return NULL; }
+    bts_pool *pool = calloc(1, sizeof *pool);
+    if (!pool) return NULL;
+    pool->n = n_workers;
+    pthread_mutex_init(&pool->run_lock, NULL);
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->work_cv, NULL);
+    pthread_cond_init(&pool->done_cv, NULL);
+    if (n_workers > 1) {
+        pool->threads = calloc(n_workers - 1, sizeof(pthread_t));
+        pool->args = calloc(n_workers - 1, sizeof(struct worker_arg));
+        if (!pool->threads || !pool->args) { free(pool->threads); free(pool->args); free(pool); errno = ENOMEM; return NULL; }
+        for (size_t i = 1; i < n_workers; i++) {
+            pool->args[i - 1] = (struct worker_arg){pool, i};
+            int rc = pthread_create(&pool->threads[i - 1], NULL, worker_main, &pool->args[i - 1]);
+            if (rc != 0) {
+                pool->n = i; /* shut down the ones that started */
+                bts_pool_free(pool);
+                errno = rc;
+                return NULL;
+            }
+        }
+    }
+    return pool;
+}
+
+size_t bts_pool_size(const bts_pool *pool) { return pool ? pool->n : 0; }
+
+void bts_pool_run(bts_pool *pool, bts_task_fn fn, void *ctx) {
+    if (pool->n == 1) { fn(ctx, 0, 1); return; }
+    pthread_mutex_lock(&pool->run_lock);
+    pool->fn = fn;
+    pool->ctx = ctx;
+    atomic_store_explicit(&pool->remaining, pool->n - 1, memory_order_relaxed);
+    pthread_mutex_lock(&pool->lock);
+    atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
+    pthread_cond_broadcast(&pool->work_cv);
+    pthread_mutex_unlock(&pool->lock);
+    fn(ctx, 0, pool->n);
+    for (int i = 0; i < SPIN_ROUNDS && atomic_load_explicit(&pool->remaining, memory_order_acquire) != 0; i++)
+        cpu_relax();
+    if (atomic_load_explicit(&pool->remaining, memory_order_acquire) != 0) {
+        pthread_mutex_lock(&pool->lock);
+        while (atomic_load_explicit(&pool->remaining, memory_order_acquire) != 0)
+            pthread_cond_wait(&pool->done_cv, &pool->lock);
+        pthread_mutex_unlock(&pool->lock);
+    }
+    pthread_mutex_unlock(&pool->run_lock);
+}
+
+void bts_pool_free(bts_pool *pool) {
+    if (!pool) return;
+    if (pool->n > 1) {
+        pthread_mutex_lock(&pool->lock);
+        atomic_store_explicit(&pool->stop, 1, memory_order_release);
+        atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
+        pthread_cond_broadcast(&pool->work_cv);
+        pthread_mutex_unlock(&pool->lock);
+        for (size_t i = 1; i < pool->n; i++) pthread_join(pool->threads[i - 1], NULL);
+    }
+    pthread_mutex_destroy(&pool->run_lock);
+    pthread_mutex_destroy(&pool->lock);
+    pthread_cond_destroy(&pool->work_cv);
+    pthread_cond_destroy(&pool->done_cv);
+    free(pool->threads);
+    free(pool->args);
+    free(pool);
+}
+
+void *bts_aligned_alloc(size_t alignment, size_t size) {
+    if (size == 0) return NULL;
+    void *p = NULL;
+    if (posix_memalign(&p, alignment, size) != 0) return NULL;
+    return p;
+}
+
+void bts_aligned_free(void *p) { free(p); }

@@ -1,0 +1,2 @@
+import Bittern
+print(Version.string)
