@@ -39,7 +39,10 @@ let package = Package(
                     "-use-ld=lld", "-Xlinker", "-soname=libbittern.so.0",
                     "-Xlinker", "--version-script=\(root)/Sources/BitternLibrary/bittern.map",
                 ])]),
-        .executableTarget(name: "bittern", dependencies: ["Bittern"], path: "Sources/bittern"),
+        // Benchmark-only C helpers for the CLI (memory bandwidth yardstick); not in the library.
+        .target(name: "BitternBench", path: "Sources/BitternBench", cSettings: [.unsafeFlags(["-O2"])]),
+        .executableTarget(name: "bittern", dependencies: ["Bittern", "BitternBench", "BitternKernels"],
+                          path: "Sources/bittern"),
         .testTarget(name: "BitternTests", dependencies: ["Bittern", "BitternKernels", "BitternSupport"],
                     path: "Tests/BitternTests"),
     ],

@@ -38,13 +38,7 @@ public final class Runtime: @unchecked Sendable {
             throw BitternError.invalidArgument("n_threads \(params.threads) exceeds the limit of \(Runtime.maxThreads)")
         }
         let requested: String?
-        if let b = params.backend {
-            (requested, backendSource) = (b, .params)
-        } else if let b = environment("BITTERN_BACKEND") {
-            (requested, backendSource) = (b, .environment)
-        } else {
-            (requested, backendSource) = (nil, .automatic)
-        }
+        (requested, backendSource) = Runtime.backendRequest(params: params.backend, environment: environment("BITTERN_BACKEND"))
         backend = try Dispatcher.choose(requested: requested, source: backendSource, features: features)
         hostTopology = try Topology.load(nil)
         if let spec = params.topology ?? environment("BITTERN_TOPOLOGY") {
@@ -57,6 +51,18 @@ public final class Runtime: @unchecked Sendable {
         // is for planning and reporting; it does not decide how many threads this process starts.
         threads = params.threads > 0 ? params.threads : hostTopology.cores
         pool = try ThreadPool(threads: threads)
+    }
+
+    /// Which backend name was asked for, and by whom: the params field wins over the variable.
+    static func backendRequest(params: String?, environment: String?) -> (String?, Dispatcher.Source) {
+        if let params { return (params, .params) }
+        if let environment { return (environment, .environment) }
+        return (nil, .automatic)
+    }
+
+    /// Runs body(begin, end) over disjoint ranges of [0, count) on the runtime's workers.
+    public func parallelFor(_ count: Int, grain: Int = 1, _ body: (Int, Int) -> Void) {
+        pool.parallelFor(count, grain: grain, body)
     }
 
     // MARK: the process-wide default runtime (used when the C API is given a NULL runtime)

@@ -1,2 +1,76 @@
 import Bittern
-print(Version.string)
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The `bittern` command. Subcommands: info, backends, bench kernels, version.
+let usage = """
+usage: bittern <command> [options]
+
+commands:
+  info [--pretty]           the runtime's decisions as JSON (CPU features, backends, threads, topology)
+  backends                  every backend, whether it runs here, and why not
+  bench kernels [options]   GEMV/GEMM speed per backend on BitNet 2B4T shapes, then a streaming run
+      --backend NAME          only this backend (repeatable as a comma list); default: all supported
+      --tokens N              GEMM batch (default 128)
+      --threads N             threads for the streaming run (default: one per core)
+      --stream-mb N           megabytes streamed (default 520; 0 skips)
+      --quick                 fewer samples
+  version                   print the version
+
+environment: BITTERN_BACKEND, BITTERN_PLUGIN_PATH, BITTERN_TOPOLOGY (see include/bittern.h)
+"""
+
+func runCLI(_ argv: [String]) throws -> Int32 {
+    let args = try Arguments(argv, valued: ["backend", "tokens", "threads", "stream-mb"])
+    guard let command = args.positional.first else {
+        print(usage)
+        return args.flags.contains("help") ? 0 : 2
+    }
+    switch command {
+    case "version":
+        print(Version.string)
+    case "info":
+        var p = RuntimeParams()
+        p.backend = args.options["backend"]
+        p.threads = try args.int("threads") ?? 0
+        print(try Runtime(p).json.serialized(pretty: args.flags.contains("pretty")))
+    case "backends":
+        for b in BackendRegistry.shared.backends {
+            let why = b.unsupportedReason() ?? "runs here"
+            print(pad(b.name, 14, left: true) + pad("priority \(b.priority)", 13, left: true) + " \(why)  [\(b.origin)]")
+        }
+        for e in BackendRegistry.shared.pluginErrors { print("plugin error: \(e)") }
+    case "bench":
+        guard args.positional.count >= 2, args.positional[1] == "kernels" else {
+            throw UsageError("bench: expected 'bench kernels'")
+        }
+        var names = BackendRegistry.shared.backends.filter { $0.isSupported() }.map(\.name)
+        if let only = args.options["backend"] { names = only.split(separator: ",").map(String.init) }
+        var bench = KernelBench(backends: names)
+        bench.gemmTokens = try args.int("tokens") ?? 128
+        bench.streamThreads = try args.int("threads") ?? 0
+        bench.streamMegabytes = try args.int("stream-mb") ?? 520
+        bench.quick = args.flags.contains("quick")
+        guard bench.gemmTokens > 0, bench.streamMegabytes >= 0 else { throw UsageError("bench: sizes must be positive") }
+        try bench.run()
+    case "help":
+        print(usage)
+    default:
+        throw UsageError("unknown command '\(command)'")
+    }
+    return 0
+}
+
+do {
+    exit(try runCLI(Array(CommandLine.arguments.dropFirst())))
+} catch let e as UsageError {
+    printError("bittern: \(e.description)\n\n\(usage)")
+    exit(2)
+} catch let e as BitternError {
+    printError("bittern: \(e.message)")
+    exit(1)
+} catch {
+    printError("bittern: \(error)")
+    exit(1)
+}

@@ -30,15 +30,16 @@ public enum Quantizer {
     }
 }
 
-/// Per-token int8 activation quantization into rows padded for the kernels.
-struct QuantizedActivations {
-    let n: Int
-    let cols: Int
+/// Per-token int8 activation quantization into rows padded for the kernels. Quantize an input once
+/// and reuse it for every matrix that reads it. Owns its buffer: call deallocate() when done.
+public struct QuantizedActivations {
+    public let n: Int
+    public let cols: Int
     /// Row stride in bytes: cols rounded up to BITTERN_KERNEL_Q_ALIGN (padding is zero).
-    let stride: Int
+    public let stride: Int
     let q: UnsafeMutableRawBufferPointer
-    var sums: [Int32]
-    var scales: [Float]
+    public private(set) var sums: [Int32]
+    public private(set) var scales: [Float]
 
     static func stride(for cols: Int) -> Int {
         let a = Int(BITTERN_KERNEL_Q_ALIGN)
@@ -46,7 +47,7 @@ struct QuantizedActivations {
     }
 
     /// Quantizes n rows of cols floats (absmax per row). NaN/Inf input is an error.
-    init(floats x: UnsafePointer<Float>, n: Int, cols: Int) throws {
+    public init(floats x: UnsafePointer<Float>, n: Int, cols: Int) throws {
         let bad = btk_first_nonfinite(x, n * cols)
         if bad != 0 {
             throw BitternError.invalidArgument(
@@ -61,7 +62,7 @@ struct QuantizedActivations {
     }
 
     /// Copies n rows of int8 values (already quantized) into padded rows.
-    init(int8 x: UnsafePointer<Int8>, n: Int, cols: Int) {
+    public init(int8 x: UnsafePointer<Int8>, n: Int, cols: Int) {
         self.init(n: n, cols: cols)
         for k in 0..<n {
             let dst = row(k)
@@ -84,9 +85,9 @@ struct QuantizedActivations {
         scales = [Float](repeating: 1, count: n)
     }
 
-    func row(_ k: Int) -> UnsafeMutablePointer<Int8> {
+    public func row(_ k: Int) -> UnsafeMutablePointer<Int8> {
         (q.baseAddress! + k * stride).assumingMemoryBound(to: Int8.self)
     }
 
-    func deallocate() { q.deallocate() }
+    public func deallocate() { q.deallocate() }
 }

@@ -78,7 +78,10 @@ public final class TernaryMatrix: @unchecked Sendable {
     // MARK: products
 
     /// Exact integer products for n quantized tokens: y is n x rows.
-    func multiply(_ a: QuantizedActivations, into y: UnsafeMutablePointer<Int32>) {
+    public func multiply(_ a: QuantizedActivations, into y: UnsafeMutablePointer<Int32>) throws {
+        guard a.cols == cols else {
+            throw BitternError.invalidArgument("activations have \(a.cols) columns, the matrix has \(cols)")
+        }
         let d = backend.descriptor.pointee
         var scratch: UnsafeMutableRawBufferPointer?
         if let sizeFn = d.scratch_size {
@@ -112,7 +115,7 @@ public final class TernaryMatrix: @unchecked Sendable {
         try checkTokens(n)
         let a = QuantizedActivations(int8: x, n: n, cols: cols)
         defer { a.deallocate() }
-        multiply(a, into: y)
+        try multiply(a, into: y)
     }
 
     /// y = W x with per-token int8 activation quantization. x: n x cols floats; y: n x rows floats.
@@ -122,7 +125,7 @@ public final class TernaryMatrix: @unchecked Sendable {
         defer { a.deallocate() }
         let acc = UnsafeMutablePointer<Int32>.allocate(capacity: n * rows)
         defer { acc.deallocate() }
-        multiply(a, into: acc)
+        try multiply(a, into: acc)
         for k in 0..<n {
             btk_scale_row_i32(acc + k * rows, rows, alpha / a.scales[k], y + k * rows)
         }
