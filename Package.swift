@@ -22,7 +22,7 @@ let package = Package(
         // C11 kernels: no Swift, no threads, no allocation. ISA-specific code uses target attributes,
         // never global -m flags, so the probe in cpu_features.c runs on any CPU.
         .target(name: "BitternKernels", path: "Sources/BitternKernels",
-                cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-Wall", "-Wextra"])]),
+                cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=off", "-Wall", "-Wextra"])]),
         // C support for the Swift core: thread-local error, worker pool, public C types.
         .target(name: "BitternSupport", path: "Sources/BitternSupport",
                 cSettings: [.unsafeFlags(["-O2", "-Wall", "-Wextra"])],
@@ -40,7 +40,8 @@ let package = Package(
                     "-Xlinker", "--version-script=\(root)/Sources/BitternLibrary/bittern.map",
                 ])]),
         // Benchmark-only C helpers for the CLI (memory bandwidth yardstick); not in the library.
-        .target(name: "BitternBench", path: "Sources/BitternBench", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "BitternBench", path: "Sources/BitternBench", cSettings: [.unsafeFlags(["-O2"])],
+                linkerSettings: [.linkedLibrary("dl")]),
         .executableTarget(name: "bittern", dependencies: ["Bittern", "BitternBench", "BitternKernels"],
                           path: "Sources/bittern"),
         .testTarget(name: "BitternTests", dependencies: ["Bittern", "BitternKernels", "BitternSupport"],

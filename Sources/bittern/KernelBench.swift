@@ -21,6 +21,8 @@ struct KernelBench {
     var streamThreads = 0
     var streamMegabytes = 520
     var quick = false
+    /// Directory of llama-cpp-python's libggml*.so, for the comparison (nil: search .venv-bench).
+    var llamaLibDir: String? = nil
 
     struct Row { let backend: String; let shape: (Int, Int); let gemv: Double; let gemm: Double; let bytes: Int }
 
@@ -49,6 +51,7 @@ struct KernelBench {
             }
         }
         printRatios(rows)
+        compareWithLlamaCpp(rows)
         if streamMegabytes > 0 { try stream() }
     }
 
@@ -84,6 +87,57 @@ struct KernelBench {
             }
             print(line)
         }
+    }
+
+    /// Times llama.cpp's TQ2_0 mul_mat (ggml graph API, one thread) on the same shapes, when a
+    /// llama-cpp-python install is found, and prints our best backend's speed relative to it.
+    func compareWithLlamaCpp(_ rows: [Row]) {
+        print("")
+        guard let dir = llamaLibDir ?? KernelBench.findLlamaCppLib() else {
+            print("llama.cpp comparison: skipped (no llama-cpp-python found; run benchmarks/setup_llamacpp.sh or pass --llamacpp-lib DIR)")
+            return
+        }
+        guard bb_ggml_load(dir) == 0 else {
+            print("llama.cpp comparison: skipped (\(String(cString: bb_ggml_error())))")
+            return
+        }
+        guard let best = backends.last else { return }
+        print("llama.cpp TQ2_0 (ggml mul_mat, 1 thread, from \(dir)) vs \(best):")
+        let samples = quick ? 3 : 9
+        for (r, c) in KernelBench.shapes {
+            let gemv = bb_ggml_tq2_0_mul_mat(Int64(r), Int64(c), 1, 1, Int32(samples))
+            let gemm = bb_ggml_tq2_0_mul_mat(Int64(r), Int64(c), Int64(gemmTokens), 1, Int32(max(3, samples / 3)))
+            guard gemv > 0, gemm > 0, let ours = rows.first(where: { $0.backend == best && $0.shape == (r, c) }) else {
+                print("  \(r)x\(c): ggml failed")
+                continue
+            }
+            let w = Double(r * c)
+            print("  " + pad("\(r)x\(c)", 10, left: true) + " gemv " + fmt(w / gemv / 1e9) + " G w/s (ours x"
+                  + fmt(gemv / ours.gemv, 2) + ")   gemm n=\(gemmTokens) " + fmt(w * Double(gemmTokens) / gemm / 1e9)
+                  + " G MAC/s (ours x" + fmt(gemm / ours.gemm, 2) + ")")
+        }
+    }
+
+    /// .venv-bench/lib/python3.*/site-packages/llama_cpp/lib under the working directory or the checkout
+    /// that holds this executable (build/bin/bittern).
+    static func findLlamaCppLib() -> String? {
+        var roots = ["."]
+        if let exe = realpath(CommandLine.arguments[0], nil) {
+            let path = String(cString: exe)
+            free(exe)
+            var parts = path.split(separator: "/", omittingEmptySubsequences: false)
+            if parts.count > 3 { parts.removeLast(3); roots.append(parts.joined(separator: "/")) }
+        }
+        for root in roots {
+            var g = glob_t()
+            defer { globfree(&g) }
+            if glob(root + "/.venv-bench/lib/python3*/site-packages/llama_cpp/lib/libggml-cpu.so", 0, nil, &g) == 0,
+               g.gl_pathc > 0, let first = g.gl_pathv[0] {
+                let file = String(cString: first)
+                return String(file[..<file.lastIndex(of: "/")!])
+            }
+        }
+        return nil
     }
 
     /// Streams one decode step: 30 layers of 2B4T matrices (~520 MB packed at 2 bits), each multiplied

@@ -16,13 +16,15 @@ commands:
       --threads N             threads for the streaming run (default: one per core)
       --stream-mb N           megabytes streamed (default 520; 0 skips)
       --quick                 fewer samples
+      --llamacpp-lib DIR      llama-cpp-python's llama_cpp/lib, to time llama.cpp's TQ2_0 on the same
+                              shapes (default: found under .venv-bench, see benchmarks/setup_llamacpp.sh)
   version                   print the version
 
 environment: BITTERN_BACKEND, BITTERN_PLUGIN_PATH, BITTERN_TOPOLOGY (see include/bittern.h)
 """
 
 func runCLI(_ argv: [String]) throws -> Int32 {
-    let args = try Arguments(argv, valued: ["backend", "tokens", "threads", "stream-mb"])
+    let args = try Arguments(argv, valued: ["backend", "tokens", "threads", "stream-mb", "llamacpp-lib"])
     guard let command = args.positional.first else {
         print(usage)
         return args.flags.contains("help") ? 0 : 2
@@ -52,6 +54,7 @@ func runCLI(_ argv: [String]) throws -> Int32 {
         bench.streamThreads = try args.int("threads") ?? 0
         bench.streamMegabytes = try args.int("stream-mb") ?? 520
         bench.quick = args.flags.contains("quick")
+        bench.llamaLibDir = args.options["llamacpp-lib"]
         guard bench.gemmTokens > 0, bench.streamMegabytes >= 0 else { throw UsageError("bench: sizes must be positive") }
         try bench.run()
     case "help":
