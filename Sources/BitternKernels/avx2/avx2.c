@@ -3,15 +3,15 @@
  * Packed layout: each row is a run of 32-byte blocks, one block per 128 weights. Weights are stored as
  * unsigned codes c = t + 1 in {0,1,2}; in block b, byte p (0..31) holds
  *     c[128b + p] | c[128b + 32 + p] << 2 | c[128b + 64 + p] << 4 | c[128b + 96 + p] << 6
- * so one 32-byte load and three 16-bit shifts plus masks give four vectors of 32 consecutive codes.
- * Codes past `cols` are 0. Rows are ceil(cols / 128) blocks long (row stride a multiple of 32 bytes).
- * When round_up(cols, 64) is an odd number of 64s, the last block is a half block: only its low two
- * bit planes are used, because q may not be read past round_up(cols, 64).
+ * so one 32-byte load plus shifts and masks gives four "planes" of 32 consecutive codes, each lined up
+ * with one 32-byte vector of activations. Codes past `cols` are 0. A row is ceil(cols / 128) blocks
+ * (row stride a multiple of 32 bytes). When round_up(cols, 64) is an odd number of 64s the last block is
+ * a half block: only planes 0 and 1 are used, because q may not be read past round_up(cols, 64).
  *
- * Arithmetic: vpmaddubsw(codes, q) gives int16 pair sums c0*q0 + c1*q1 with |.| <= 2*2*128 = 512, so a
- * block adds at most 4*512 = 2048 per int16 lane; int16 accumulators are widened to int32 (vpmaddwd
- * with ones) every WIDEN_BLOCKS blocks, well before 32767. The exact result is sum(c*q) - sum_q; padded
- * weights have code 0 and padded activations are 0, so neither contributes.
+ * Arithmetic: vpmaddubsw(codes, q) gives int16 pair sums c0*q0 + c1*q1 with |.| <= 2*2*128 = 512, so
+ * int16 accumulators are widened to int32 (vpmaddwd with ones) before they can reach 32767. The exact
+ * result is sum(c*q) - sum_q; padded weights have code 0 and padded activations are 0, so neither
+ * contributes.
  *
  * Every function that uses AVX2 carries target("avx2"): the file is built without -m flags (gcc and
  * clang accept the same attribute), and the registry only selects this backend on AVX2 CPUs.
@@ -27,12 +27,12 @@
 enum {
     BLOCK_WEIGHTS = 128,
     BLOCK_BYTES = 32,
-    WIDEN_BLOCKS = 8,      /* 8 * 2048 = 16384 < 32767: int16 lanes cannot overflow between widenings */
-    GEMV_ROWS = 4,         /* GEMV rows per tile: each activation vector is loaded once for 4 rows */
-    GEMM_ROWS = 2,         /* GEMM register tile: 2 rows x 4 tokens = 8 int16 accumulators */
-    GEMM_TOKENS = 4,
-    GEMM_K_BLOCKS = 16,    /* K chunk of 2048 weights: 4 tokens x 2 KB of activations stay in L1 */
-    MAX_TILE = 8,
+    GEMV_ROWS = 4,       /* GEMV tile: each activation vector is loaded once for 4 rows */
+    GEMV_WIDEN = 7,      /* GEMV "hi" lanes gain <= 2 * 2048 per block: 7 * 4096 = 28672 < 32767 */
+    GEMM_TOKENS = 8,     /* GEMM tile: one row x 8 tokens, 8 int16 accumulators; codes decoded once */
+    GEMM_WIDEN = 8,      /* GEMM lanes gain <= 4 * 512 per block: 8 * 2048 = 16384 < 32767 */
+    GEMM_K_BLOCKS = 24,  /* K chunk <= 3072 weights: 8 tokens x 3 KB of activations stay in L1 */
+    GEMM_PANEL = 128,    /* rows per panel: its chunk of weights (<= 96 KB) stays in L2 for all tokens */
 };
 
 /* ---- layout ---- */
@@ -49,10 +49,10 @@ static size_t avx2_packed_size(const int8_t *trits, size_t rows, size_t cols) {
 }
 
 static int32_t avx2_pack(const int8_t *trits, size_t rows, size_t cols, void *dst, size_t dst_size) {
-    size_t stride = row_stride(cols);
-    if (rows == 0 || cols == 0 || dst_size < rows * stride) return 1;
+    size_t stride = row_stride(cols), size = avx2_packed_size(trits, rows, cols);
+    if (size == 0 || dst_size < size) return 1;
     uint8_t *out = (uint8_t *)dst;
-    memset(out, 0, rows * stride);
+    memset(out, 0, size);
     for (size_t r = 0; r < rows; r++) {
         const int8_t *src = trits + r * cols;
         uint8_t *row = out + r * stride;
@@ -66,94 +66,13 @@ static int32_t avx2_pack(const int8_t *trits, size_t rows, size_t cols, void *ds
     return 0;
 }
 
-/* ---- kernel ---- */
+/* ---- shared helpers ---- */
 
-/* Sums of four int32 vectors: {sum a, sum b, sum c, sum d}. */
+/* {sum a, sum b, sum c, sum d} of four int32 vectors. */
 AVX2_INLINE __m128i hsum4(__m256i a, __m256i b, __m256i c, __m256i d) {
     __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
     return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
 }
-
-/* Codes of bit plane i (weights 32i .. 32i+31 of the block). */
-AVX2_INLINE __m256i plane(__m256i w, int i, __m256i mask3) {
-    return _mm256_and_si256(i ? _mm256_srli_epi16(w, 2 * i) : w, mask3);
-}
-
-/* One block (planes 0..nplanes-1) for an R x T tile: acc[r][t] += codes(r) . q(t). */
-AVX2_INLINE void tile_block(const uint8_t *w, size_t wstride, const int8_t *q, size_t qstride, int R, int T,
-                            int nplanes, __m256i acc[][MAX_TILE], __m256i mask3) {
-    __m256i wv[MAX_TILE];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++) wv[r] = _mm256_loadu_si256((const __m256i *)(w + r * wstride));
-#pragma GCC unroll 4
-    for (int i = 0; i < nplanes; i++) {
-        __m256i c[MAX_TILE];
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++) c[r] = plane(wv[r], i, mask3);
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) {
-            __m256i qv = _mm256_loadu_si256((const __m256i *)(q + t * qstride + 32 * i));
-#pragma GCC unroll 8
-            for (int r = 0; r < R; r++) acc[r][t] = _mm256_add_epi16(acc[r][t], _mm256_maddubs_epi16(c[r], qv));
-        }
-    }
-}
-
-/* res[r * T + t] = sum over blocks [b0, b1) (plus the half block at b1 when `half`) of codes(row r) . q(token t).
-   w points at block 0 of the first row; q at element 0 of the first token. */
-AVX2_INLINE void tile(const uint8_t *w, size_t wstride, const int8_t *q, size_t qstride, int R, int T,
-                      size_t b0, size_t b1, int half, int32_t *res) {
-    const __m256i mask3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
-    __m256i acc[MAX_TILE][MAX_TILE], acc32[MAX_TILE][MAX_TILE];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) acc32[r][t] = _mm256_setzero_si256();
-    size_t b = b0;
-    while (b < b1 || half) {
-        size_t end = b1 - b > WIDEN_BLOCKS ? b + WIDEN_BLOCKS : b1;
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++)
-#pragma GCC unroll 8
-            for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_si256();
-        for (; b < end; b++)
-            tile_block(w + b * BLOCK_BYTES, wstride, q + b * BLOCK_WEIGHTS, qstride, R, T, 4, acc, mask3);
-        if (b == b1 && half) {
-            tile_block(w + b * BLOCK_BYTES, wstride, q + b * BLOCK_WEIGHTS, qstride, R, T, 2, acc, mask3);
-            half = 0;
-        }
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++)
-#pragma GCC unroll 8
-            for (int t = 0; t < T; t++)
-                acc32[r][t] = _mm256_add_epi32(acc32[r][t], _mm256_madd_epi16(acc[r][t], ones));
-    }
-    /* reduce the R*T accumulators four at a time */
-    __m256i *flat[MAX_TILE * MAX_TILE];
-    int n = 0;
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) flat[n++] = &acc32[r][t];
-    const __m256i z = _mm256_setzero_si256();
-#pragma GCC unroll 16
-    for (int i = 0; i < n; i += 4) {
-        __m128i s = hsum4(*flat[i], i + 1 < n ? *flat[i + 1] : z, i + 2 < n ? *flat[i + 2] : z,
-                          i + 3 < n ? *flat[i + 3] : z);
-        int32_t tmp[4];
-        _mm_storeu_si128((__m128i *)tmp, s);
-        for (int k = 0; k < 4 && i + k < n; k++) res[i + k] = tmp[k];
-    }
-}
-
-/* Instantiations (constant R, T so the tile lives in registers). */
-#define TILE_FN(R, T)                                                                                        \
-    AVX2_FN void tile_##R##x##T(const uint8_t *w, size_t ws, const int8_t *q, size_t qs, size_t b0, size_t b1, \
-                                int half, int32_t *res) {                                                   \
-        tile(w, ws, q, qs, R, T, b0, b1, half, res);                                                         \
-    }
-TILE_FN(2, 4)
-TILE_FN(1, 4)
 
 /* ---- GEMV ----
    Without token reuse the decode dominates, so GEMV uses a cheaper one: planes 0 and 1 are masked in
@@ -161,7 +80,6 @@ TILE_FN(1, 4)
    times 4 (pair sums up to 2048); they go to their own int16 accumulator `hi`, which is exactly divisible
    by 4 and is scaled back with an arithmetic shift before widening. One shift, four ands, four
    vpmaddubsw and four adds per 128 weights. */
-enum { GEMV_WIDEN = 7 }; /* hi gains at most 2 * 2048 per block: 7 * 4096 = 28672 < 32767 */
 
 AVX2_INLINE void gemv_block(const uint8_t *w, const int8_t *q, int nplanes, __m256i *lo, __m256i *hi,
                             __m256i m3, __m256i m12) {
@@ -179,9 +97,10 @@ AVX2_INLINE void gemv_block(const uint8_t *w, const int8_t *q, int nplanes, __m2
     *hi = _mm256_add_epi16(*hi, h);
 }
 
-/* res[r] = codes(row r) . q for R rows (row stride `ws`) over nfull full blocks plus an optional half block. */
+/* res[r] = codes(row r) . q for R rows (row stride `ws`) over nfull full blocks plus an optional half block.
+   `next` (or NULL) is the next tile's first row, prefetched one block at a time alongside this tile. */
 AVX2_INLINE void gemv_tile(const uint8_t *w, size_t ws, const int8_t *q, size_t nfull, int half, int R,
-                           int32_t *res) {
+                           const uint8_t *next, int32_t *res) {
     const __m256i m3 = _mm256_set1_epi8(3), m12 = _mm256_set1_epi8(12), ones = _mm256_set1_epi16(1);
     __m256i acc[GEMV_ROWS];
 #pragma GCC unroll 4
@@ -192,17 +111,21 @@ AVX2_INLINE void gemv_tile(const uint8_t *w, size_t ws, const int8_t *q, size_t 
         __m256i lo[GEMV_ROWS], hi[GEMV_ROWS];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) lo[r] = hi[r] = _mm256_setzero_si256();
-        for (; b < end; b++)
+        for (; b < end; b++) {
+            if (next) /* rows are short streams: the hardware prefetcher alone falls behind from L3 */
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++) _mm_prefetch((const char *)(next + r * ws + b * BLOCK_BYTES), _MM_HINT_T0);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++)
                 gemv_block(w + r * ws + b * BLOCK_BYTES, q + b * BLOCK_WEIGHTS, 4, &lo[r], &hi[r], m3, m12);
+        }
         if (b == nfull && half) {
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++)
                 gemv_block(w + r * ws + b * BLOCK_BYTES, q + b * BLOCK_WEIGHTS, 2, &lo[r], &hi[r], m3, m12);
             half = 0;
         }
-        /* |lo + hi/4| <= 7 * 2048 fits int16; widen to int32 */
+        /* lo <= 7 * 1024 + 512 and hi / 4 <= (7 * 4096 + 2048) / 4: the sum fits int16; widen to int32 */
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
             acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(_mm256_add_epi16(lo[r], _mm256_srai_epi16(hi[r], 2)), ones));
@@ -214,24 +137,19 @@ AVX2_INLINE void gemv_tile(const uint8_t *w, size_t ws, const int8_t *q, size_t 
     for (int r = 0; r < R; r++) res[r] = tmp[r];
 }
 
-AVX2_FN void gemv_tile4(const uint8_t *w, size_t ws, const int8_t *q, size_t nfull, int half, int32_t *res) {
-    gemv_tile(w, ws, q, nfull, half, 4, res);
-}
-AVX2_FN void gemv_tile1(const uint8_t *w, size_t ws, const int8_t *q, size_t nfull, int half, int32_t *res) {
-    gemv_tile(w, ws, q, nfull, half, 1, res);
-}
-
-/* GEMV over rows [row_begin, row_end) for one token, whole K. */
-static void gemv_rows(const uint8_t *w, size_t stride, size_t nfull, int half, size_t row_begin, size_t row_end,
-                      const int8_t *q, int32_t sum_q, int32_t *out) {
+/* GEMV over rows [row_begin, row_end) for one token, whole K. One AVX2 function for the whole range so the
+   tiles are inlined and a tile's final reduction overlaps the next tile's loads. */
+AVX2_FN void gemv_rows(const uint8_t *w, size_t stride, size_t nfull, int half, size_t row_begin, size_t row_end,
+                       const int8_t *q, int32_t sum_q, int32_t *out) {
     int32_t res[GEMV_ROWS];
     size_t r = row_begin;
     for (; r + GEMV_ROWS <= row_end; r += GEMV_ROWS) {
-        gemv_tile4(w + r * stride, stride, q, nfull, half, res);
+        const uint8_t *next = r + 2 * GEMV_ROWS <= row_end ? w + (r + GEMV_ROWS) * stride : NULL;
+        gemv_tile(w + r * stride, stride, q, nfull, half, GEMV_ROWS, next, res);
         for (int k = 0; k < GEMV_ROWS; k++) out[r - row_begin + k] = res[k] - sum_q;
     }
     for (; r < row_end; r++) {
-        gemv_tile1(w + r * stride, stride, q, nfull, half, res);
+        gemv_tile(w + r * stride, stride, q, nfull, half, 1, NULL, res);
         out[r - row_begin] = res[0] - sum_q;
     }
 }
@@ -243,8 +161,92 @@ static void avx2_gemv(const void *packed, size_t rows, size_t cols, size_t row_b
               row_end, q, sum_q, out);
 }
 
-/* GEMM: groups of 4 tokens; K in chunks so the group's activations stay in L1 while all rows stream by;
-   each chunk's int32 partial sums are added into out. Leftover tokens go through GEMV. */
+/* ---- GEMM ----
+   A tile is one row x T tokens: the row's codes are decoded once per block (4 planes in registers) and
+   reused by every token, whose activations are vpmaddubsw memory operands. The caller blocks K and rows
+   so the token group's activations stay in L1 and a panel of weights in L2. */
+
+/* Codes of bit plane i (weights 32i .. 32i+31 of the block). */
+AVX2_INLINE __m256i plane(__m256i w, int i, __m256i mask3) {
+    return _mm256_and_si256(i ? _mm256_srli_epi16(w, 2 * i) : w, mask3);
+}
+
+/* acc[t] += codes(block) . q(token t) for planes 0..nplanes-1 of one block. */
+AVX2_INLINE void gemm_block(const uint8_t *w, const int8_t *q, size_t qstride, int T, int nplanes, __m256i *acc,
+                            __m256i mask3) {
+    __m256i wv = _mm256_loadu_si256((const __m256i *)w), c[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < nplanes; i++) c[i] = plane(wv, i, mask3);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+#pragma GCC unroll 4
+        for (int i = 0; i < nplanes; i++)
+            acc[t] = _mm256_add_epi16(acc[t], _mm256_maddubs_epi16(c[i],
+                         _mm256_loadu_si256((const __m256i *)(q + t * qstride + 32 * i))));
+}
+
+/* acc32[t] += madd(acc[t], 1); acc[t] = 0 */
+AVX2_INLINE void gemm_widen(__m256i *acc32, __m256i *acc, int T) {
+    const __m256i ones = _mm256_set1_epi16(1);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) {
+        acc32[t] = _mm256_add_epi32(acc32[t], _mm256_madd_epi16(acc[t], ones));
+        acc[t] = _mm256_setzero_si256();
+    }
+}
+
+/* res[t] = codes(row) . q(token t) over blocks [b0, b1), plus the half block at b1 when `half`. */
+AVX2_INLINE void gemm_tile(const uint8_t *w, const int8_t *q, size_t qstride, int T, size_t b0, size_t b1,
+                           int half, int32_t *res) {
+    const __m256i mask3 = _mm256_set1_epi8(3);
+    __m256i acc32[GEMM_TOKENS], acc[GEMM_TOKENS];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) acc32[t] = acc[t] = _mm256_setzero_si256();
+    for (size_t b = b0; b < b1;) {
+        size_t end = b1 - b > GEMM_WIDEN ? b + GEMM_WIDEN : b1;
+        for (; b < end; b++) gemm_block(w + b * BLOCK_BYTES, q + b * BLOCK_WEIGHTS, qstride, T, 4, acc, mask3);
+        gemm_widen(acc32, acc, T);
+    }
+    if (half) {
+        gemm_block(w + b1 * BLOCK_BYTES, q + b1 * BLOCK_WEIGHTS, qstride, T, 2, acc, mask3);
+        gemm_widen(acc32, acc, T);
+    }
+    const __m256i z = _mm256_setzero_si256();
+#pragma GCC unroll 2
+    for (int t = 0; t < T; t += 4) {
+        __m128i s = hsum4(acc32[t], t + 1 < T ? acc32[t + 1] : z, t + 2 < T ? acc32[t + 2] : z,
+                          t + 3 < T ? acc32[t + 3] : z);
+        _mm_storeu_si128((__m128i *)(res + t), s); /* T is a multiple of 4 */
+    }
+}
+
+/* out[k][r] for tokens k in [k0, k0 + T), rows [row_begin, row_end), blocks [b0, b1) (+ half): stores on
+   the first K chunk (subtracting sum_q), adds on later ones. */
+AVX2_INLINE void gemm_group(const uint8_t *w, size_t stride, size_t row_begin, size_t p0, size_t p1,
+                            const int8_t *q, size_t q_stride, const int32_t *sum_q, size_t k0, int T, size_t b0,
+                            size_t b1, int half, int32_t *out, size_t out_stride) {
+    const int8_t *qk = q + k0 * q_stride;
+    for (size_t r = p0; r < p1; r++) {
+        int32_t res[GEMM_TOKENS];
+        gemm_tile(w + r * stride, qk, q_stride, T, b0, b1, half, res);
+        int32_t *o = out + k0 * out_stride + (r - row_begin);
+        for (int t = 0; t < T; t++)
+            o[t * out_stride] = b0 == 0 ? res[t] - sum_q[k0 + t] : o[t * out_stride] + res[t];
+    }
+}
+
+/* Instantiations with a constant token count, so the tile's accumulators live in registers. */
+AVX2_FN void gemm_group8(const uint8_t *w, size_t stride, size_t row_begin, size_t p0, size_t p1, const int8_t *q,
+                         size_t q_stride, const int32_t *sum_q, size_t k0, size_t b0, size_t b1, int half,
+                         int32_t *out, size_t out_stride) {
+    gemm_group(w, stride, row_begin, p0, p1, q, q_stride, sum_q, k0, 8, b0, b1, half, out, out_stride);
+}
+AVX2_FN void gemm_group4(const uint8_t *w, size_t stride, size_t row_begin, size_t p0, size_t p1, const int8_t *q,
+                         size_t q_stride, const int32_t *sum_q, size_t k0, size_t b0, size_t b1, int half,
+                         int32_t *out, size_t out_stride) {
+    gemm_group(w, stride, row_begin, p0, p1, q, q_stride, sum_q, k0, 4, b0, b1, half, out, out_stride);
+}
+
 static void avx2_gemm(const void *packed, size_t rows, size_t cols, size_t row_begin, size_t row_end,
                       const int8_t *q, size_t q_stride, const int32_t *sum_q, size_t n,
                       int32_t *out, size_t out_stride, const void *scratch) {
@@ -252,32 +254,24 @@ static void avx2_gemm(const void *packed, size_t rows, size_t cols, size_t row_b
     const uint8_t *w = (const uint8_t *)packed;
     size_t stride = row_stride(cols), nfull = full_blocks(cols);
     int half = has_half_block(cols);
-    size_t k = 0;
-    for (; k + GEMM_TOKENS <= n; k += GEMM_TOKENS) {
-        const int8_t *qk = q + k * q_stride;
-        int32_t *ok = out + k * out_stride;
-        size_t b0 = 0;
-        do {
-            size_t b1 = nfull - b0 > GEMM_K_BLOCKS ? b0 + GEMM_K_BLOCKS : nfull;
-            int h = b1 == nfull && half, first = b0 == 0;
-            int32_t res[GEMM_ROWS * GEMM_TOKENS];
-            size_t r = row_begin;
-            for (; r < row_end; r += GEMM_ROWS) {
-                size_t nr = row_end - r >= GEMM_ROWS ? GEMM_ROWS : 1;
-                if (nr == GEMM_ROWS) tile_2x4(w + r * stride, stride, qk, q_stride, b0, b1, h, res);
-                else tile_1x4(w + r * stride, stride, qk, q_stride, b0, b1, h, res);
-                for (size_t i = 0; i < nr; i++)
-                    for (size_t t = 0; t < GEMM_TOKENS; t++) {
-                        int32_t *o = ok + t * out_stride + (r + i - row_begin);
-                        int32_t v = res[i * GEMM_TOKENS + t];
-                        *o = first ? v - sum_q[k + t] : *o + v;
-                    }
-                if (nr == 1) break;
-            }
-            b0 = b1;
-        } while (b0 < nfull);
-    }
-    for (; k < n; k++)
+    size_t n8 = n / 8 * 8, n4 = n / 4 * 4;
+    /* equal K chunks of at most GEMM_K_BLOCKS blocks */
+    size_t nchunks = (nfull + GEMM_K_BLOCKS - 1) / GEMM_K_BLOCKS;
+    size_t chunk = nchunks ? (nfull + nchunks - 1) / nchunks : 0;
+    size_t b0 = 0;
+    do { /* at least once: cols <= 64 has no full block, only a half one */
+        size_t b1 = nfull - b0 > chunk ? b0 + chunk : nfull;
+        int h = b1 == nfull && half;
+        for (size_t p0 = row_begin; p0 < row_end; p0 += GEMM_PANEL) {
+            size_t p1 = row_end - p0 > GEMM_PANEL ? p0 + GEMM_PANEL : row_end;
+            for (size_t k = 0; k < n8; k += 8)
+                gemm_group8(w, stride, row_begin, p0, p1, q, q_stride, sum_q, k, b0, b1, h, out, out_stride);
+            if (n4 > n8)
+                gemm_group4(w, stride, row_begin, p0, p1, q, q_stride, sum_q, n8, b0, b1, h, out, out_stride);
+        }
+        b0 = b1;
+    } while (b0 < nfull);
+    for (size_t k = n4; k < n; k++) /* the last 1-3 tokens */
         gemv_rows(w, stride, nfull, half, row_begin, row_end, q + k * q_stride, sum_q[k], out + k * out_stride);
 }
 
@@ -285,7 +279,7 @@ const bittern_kernel_backend btk_backend_avx2 = {
     .abi_version = BITTERN_KERNEL_ABI_VERSION,
     .struct_size = sizeof(bittern_kernel_backend),
     .name = "avx2",
-    .description = "AVX2 2-bit codes, vpmaddubsw with int16 accumulators widened to int32",
+    .description = "AVX2: 2-bit codes, vpmaddubsw into int16 widened to int32; 4-row GEMV, 1x8-token GEMM tiles",
     .required_features = BITTERN_CPU_AVX2,
     .priority = 20,
     .flags = 0,
