@@ -38,6 +38,11 @@ extern "C" {
 /* Name of the one symbol a plugin exports. */
 #define BITTERN_KERNEL_PLUGIN_ENTRY "bittern_kernel_plugin_entry"
 
+/* Descriptor flags. SPARSE: the packed size depends on the data and the backend only pays off on
+   matrices with many zeros; the host never picks it as the dense default, only per matrix when the
+   matrix's zero fraction is above the measured crossover (or when a user forces it by name). */
+#define BITTERN_KERNEL_FLAG_SPARSE 1u
+
 /* CPU features a backend may require (bitmask). x86 bits mean "the CPU has it AND the OS saves the
    register state it needs" (XCR0), so a backend is never picked where it would fault. */
 #define BITTERN_CPU_SSE2          (1ull << 0)
@@ -68,7 +73,7 @@ typedef struct bittern_kernel_backend {
     const char *description;     /* one line for humans; may be NULL */
     uint64_t required_features;  /* BITTERN_CPU_* bits that must all be present */
     int32_t priority;            /* highest supported priority wins automatic selection; scalar is 0 */
-    uint32_t flags;              /* reserved, 0 */
+    uint32_t flags;              /* BITTERN_KERNEL_FLAG_* bits; 0 for an ordinary dense backend */
 
     /* Bytes of packed storage for this slice of trits (rows x cols, row-major). The trits are passed
        because a data-dependent (sparse) format's size depends on them; dense formats may ignore them.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every test: kernel conformance (plain and under ASan+UBSan), the C API test with plugins, the
+# Every test: kernel conformance (native, under ASan+UBSan, AVX-512 and NEON under SIMDe, NEON under
+# qemu-aarch64), the C API test with plugins, the
 # shipped library's exports, the CLI, the Python bindings, then the Swift Testing suites (last, so
 # their closing line is the run's verdict).
 set -euo pipefail
@@ -9,16 +10,31 @@ export PATH="/opt/swift/usr/bin:$PATH"
 
 scripts/setup.sh
 
-echo "== kernel conformance (every backend this CPU runs vs scalar)"
+# Test-only tools: SIMDe (AVX-512 and NEON emulated on x86), an aarch64 cross compiler and QEMU.
+need=()
+[ -f /usr/include/simde/x86/avx512.h ] || need+=(libsimde-dev)
+command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "test: installing ${need[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+echo "== kernel conformance: every backend this CPU runs, natively, vs scalar"
 mkdir -p build/tests
-kernels=(Sources/BitternKernels/registry.c Sources/BitternKernels/cpu_features.c Sources/BitternKernels/scalar/scalar.c
-         Sources/BitternKernels/avx2/avx2.c)
+mapfile -t kernels < <(ls Sources/BitternKernels/*.c Sources/BitternKernels/*/*.c | grep -v '/float/')
 cc -O2 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -o build/tests/kernel_conformance Tests/c/kernel_conformance.c "${kernels[@]}"
 build/tests/kernel_conformance
 echo "== kernel conformance under AddressSanitizer + UndefinedBehaviorSanitizer"
 cc -O1 -g -std=c11 -D_GNU_SOURCE -fsanitize=address,undefined -fno-sanitize-recover=all \
     -o build/tests/kernel_conformance_asan Tests/c/kernel_conformance.c "${kernels[@]}"
 build/tests/kernel_conformance_asan
+scripts/conformance_simde_x86.sh
+scripts/conformance_simde_x86.sh --asan
+scripts/conformance_simde_neon.sh
+scripts/conformance_qemu.sh
 
 echo "== C API, plugins, examples"
 scripts/run_c_tests.sh
@@ -39,6 +55,14 @@ build/bin/bittern info | grep -q '"backends"'
 BITTERN_BACKEND=scalar build/bin/bittern info | grep -q '"backend":"scalar","backend_source":"environment"'
 if BITTERN_BACKEND=nope build/bin/bittern info 2>build/tests/cli_err.txt; then echo "FAIL: unknown backend accepted"; exit 1; fi
 grep -q "unknown backend 'nope'" build/tests/cli_err.txt
+# a backend this CPU cannot run is refused with the reason, never executed (SIGILL)
+for be in avx512_bw avx512_vnni neon neon_dotprod; do
+    if build/bin/bittern backends | grep -qE "^$be +priority.*runs here"; then continue; fi
+    if BITTERN_BACKEND=$be build/bin/bittern info 2>build/tests/cli_err.txt >/dev/null; then
+        echo "FAIL: $be accepted on a CPU that cannot run it"; exit 1
+    fi
+    grep -qE "backend '$be' (cannot run here|unknown)|unknown backend '$be'" build/tests/cli_err.txt
+done
 BITTERN_PLUGIN_PATH=build/tests/plugins/scalar_plugin.so build/bin/bittern backends | grep -q scalar_plugin
 echo "CLI: ok"
 

@@ -8,6 +8,9 @@ public struct RuntimeParams: Sendable {
     public var backend: String? = nil      // nil: BITTERN_BACKEND, else automatic
     public var numaPolicy: String? = nil   // nil: automatic
     public var topology: String? = nil     // nil: BITTERN_TOPOLOGY, else this machine
+    /// Zero fraction from which matrices use the sparse backend. nil: BITTERN_SPARSE_CROSSOVER, else the
+    /// measured table for this CPU (streaming regime); a value > 1 disables sparse.
+    public var sparseCrossover: Double? = nil
     public init() {}
 }
 
@@ -26,6 +29,10 @@ public final class Runtime: @unchecked Sendable {
     public let hostTopology: Topology
     public let numaPolicy: String
     public let threads: Int
+    /// The backend for matrices whose zero fraction reaches `sparseCrossover` (nil: none, e.g. when a
+    /// backend is forced: forcing applies to every matrix).
+    public let sparseBackend: Backend?
+    public let sparseCrossover: Double
     let pool: ThreadPool
 
     public init(_ params: RuntimeParams = RuntimeParams(), features: CPUFeatures = .host) throws {
@@ -40,6 +47,20 @@ public final class Runtime: @unchecked Sendable {
         let requested: String?
         (requested, backendSource) = Runtime.backendRequest(params: params.backend, environment: environment("BITTERN_BACKEND"))
         backend = try Dispatcher.choose(requested: requested, source: backendSource, features: features)
+        sparseBackend = backendSource == .automatic && !backend.isSparse ? Dispatcher.sparseChoice(features: features) : nil
+        if let c = params.sparseCrossover {
+            sparseCrossover = c
+        } else if let env = environment("BITTERN_SPARSE_CROSSOVER") {
+            guard let c = env == "off" ? 2.0 : Double(env) else {
+                throw BitternError.invalidArgument("BITTERN_SPARSE_CROSSOVER must be a zero fraction (e.g. 0.8) or 'off', got '\(env)'")
+            }
+            sparseCrossover = c
+        } else {
+            sparseCrossover = SparseCrossover.value(dense: backend.name, regime: .streaming)
+        }
+        guard sparseCrossover.isFinite, sparseCrossover >= 0 else {
+            throw BitternError.invalidArgument("sparse crossover must be >= 0 (got \(sparseCrossover))")
+        }
         hostTopology = try Topology.load(nil)
         if let spec = params.topology ?? environment("BITTERN_TOPOLOGY") {
             topology = try Topology.load(spec)
@@ -51,6 +72,12 @@ public final class Runtime: @unchecked Sendable {
         // is for planning and reporting; it does not decide how many threads this process starts.
         threads = params.threads > 0 ? params.threads : hostTopology.cores
         pool = try ThreadPool(threads: threads)
+    }
+
+    /// The backend for a new matrix with this fraction of zero weights.
+    public func backend(forZeroFraction zeros: Double) -> Backend {
+        if let sparse = sparseBackend, zeros >= sparseCrossover { return sparse }
+        return backend
     }
 
     /// Which backend name was asked for, and by whom: the params field wins over the variable.
@@ -98,6 +125,8 @@ public final class Runtime: @unchecked Sendable {
             ("backends", .array(backends)),
             ("backend", .string(backend.name)),
             ("backend_source", .string(backendSource.rawValue)),
+            ("sparse_backend", sparseBackend.map { .string($0.name) } ?? .null),
+            ("sparse_crossover", sparseBackend == nil ? .null : .double(sparseCrossover)),
             ("threads", .int(threads)),
             ("numa_nodes", .int(topology.numaNodes)),
             ("numa_policy", .string(numaPolicy)),

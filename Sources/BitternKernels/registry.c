@@ -2,15 +2,28 @@
 #include "include/bittern_kernels.h"
 
 extern const bittern_kernel_backend btk_backend_scalar;
+extern const bittern_kernel_backend btk_backend_sparse;
 #if defined(__x86_64__)
 extern const bittern_kernel_backend btk_backend_avx2;
+extern const bittern_kernel_backend btk_backend_avx512_bw, btk_backend_avx512_vnni;
+#endif
+#if defined(__aarch64__)
+extern const bittern_kernel_backend btk_backend_neon;
+extern const bittern_kernel_backend btk_backend_neon_dotprod;
 #endif
 
 static const bittern_kernel_backend *const builtins[] = {
     &btk_backend_scalar,
+#if defined(__aarch64__)
+    &btk_backend_neon,
+    &btk_backend_neon_dotprod,
+#endif
 #if defined(__x86_64__)
     &btk_backend_avx2,
+    &btk_backend_avx512_bw,
+    &btk_backend_avx512_vnni,
 #endif
+    &btk_backend_sparse,
 };
 
 size_t btk_builtin_count(void) { return sizeof(builtins) / sizeof(builtins[0]); }

@@ -46,6 +46,14 @@ struct Rng {
     mutating func fillTrits(_ t: UnsafeMutableBufferPointer<Int8>) {
         for i in t.indices { t[i] = Int8(truncatingIfNeeded: next() % 3) - 1 }
     }
+    /// Fills with trits of which a fraction `zeroFraction` are zero, the rest +1/-1 at random.
+    mutating func fillTrits(_ t: UnsafeMutableBufferPointer<Int8>, zeroFraction: Double) {
+        let cut = UInt64(zeroFraction * Double(UInt64(1) << 53))
+        for i in t.indices {
+            let r = next()
+            t[i] = (r >> 11) < cut ? 0 : (r & 1 == 0 ? 1 : -1)
+        }
+    }
     mutating func fillInt8(_ q: UnsafeMutableBufferPointer<Int8>) {
         for i in q.indices { q[i] = Int8(truncatingIfNeeded: next() >> 56) }
     }

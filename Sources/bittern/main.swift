@@ -18,13 +18,18 @@ commands:
       --quick                 fewer samples
       --llamacpp-lib DIR      llama-cpp-python's llama_cpp/lib, to time llama.cpp's TQ2_0 on the same
                               shapes (default: found under .venv-bench, see benchmarks/setup_llamacpp.sh)
+  bench sparse [options]    dense vs sparse (zero-skipping) across zero fractions, cache-resident and
+                            streaming, with the crossovers and bits per weight
+      --threads N             threads (default: one per core)
+      --layers N              2B4T layers in the streaming working set (default 8, ~140 M weights)
+      --quick                 fewer passes
   version                   print the version
 
 environment: BITTERN_BACKEND, BITTERN_PLUGIN_PATH, BITTERN_TOPOLOGY (see include/bittern.h)
 """
 
 func runCLI(_ argv: [String]) throws -> Int32 {
-    let args = try Arguments(argv, valued: ["backend", "tokens", "threads", "stream-mb", "llamacpp-lib"])
+    let args = try Arguments(argv, valued: ["backend", "tokens", "threads", "stream-mb", "llamacpp-lib", "layers"])
     guard let command = args.positional.first else {
         print(usage)
         return args.flags.contains("help") ? 0 : 2
@@ -44,8 +49,17 @@ func runCLI(_ argv: [String]) throws -> Int32 {
         }
         for e in BackendRegistry.shared.pluginErrors { print("plugin error: \(e)") }
     case "bench":
-        guard args.positional.count >= 2, args.positional[1] == "kernels" else {
-            throw UsageError("bench: expected 'bench kernels'")
+        guard args.positional.count >= 2, ["kernels", "sparse"].contains(args.positional[1]) else {
+            throw UsageError("bench: expected 'bench kernels' or 'bench sparse'")
+        }
+        if args.positional[1] == "sparse" {
+            var bench = SparseBench()
+            bench.threads = try args.int("threads") ?? 0
+            bench.streamLayers = try args.int("layers") ?? 8
+            bench.quick = args.flags.contains("quick")
+            guard bench.streamLayers > 0 else { throw UsageError("bench sparse: --layers must be >= 1") }
+            try bench.run()
+            return 0
         }
         var names = BackendRegistry.shared.backends.filter { $0.isSupported() }.map(\.name)
         if let only = args.options["backend"] { names = only.split(separator: ",").map(String.init) }

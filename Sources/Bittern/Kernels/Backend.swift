@@ -15,6 +15,8 @@ public final class Backend: @unchecked Sendable {
     public let requiredFeatures: UInt64
     /// "built-in" or the path of the plugin it came from.
     public let origin: String
+    /// A zero-skipping format: chosen per matrix by zero fraction, never as the dense default.
+    public let isSparse: Bool
 
     init(descriptor: UnsafePointer<bittern_kernel_backend>, origin: String) {
         self.descriptor = descriptor
@@ -25,6 +27,7 @@ public final class Backend: @unchecked Sendable {
         priority = d.priority
         requiredFeatures = d.required_features
         self.origin = origin
+        isSparse = d.flags & UInt32(BITTERN_KERNEL_FLAG_SPARSE) != 0
     }
 
     public func isSupported(on features: CPUFeatures = .host) -> Bool { features.contains(requiredFeatures) }

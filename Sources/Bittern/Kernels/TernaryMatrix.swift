@@ -37,7 +37,7 @@ public final class TernaryMatrix: @unchecked Sendable {
             throw BitternError.invalidArgument(
                 "trit at row \(i / cols), column \(i % cols) is \(trits[i]): trits must be -1, 0 or 1")
         }
-        let backend = runtime.backend
+        let backend = runtime.backend(forZeroFraction: Double(zeros) / Double(rows * cols))
         let d = backend.descriptor.pointee
         let size = d.packed_size(trits, rows, cols)
         guard size > 0 else {

@@ -1,0 +1,74 @@
+import Testing
+@testable import Bittern
+
+/// The per-matrix choice between the dense default and the zero-skipping backend.
+@Suite struct SparseSelectionTests {
+    func trits(_ n: Int, zeroFraction: Double, seed: UInt64) -> [Int8] {
+        var rng = TestRng(seed)
+        return (0..<n).map { _ in
+            let r = rng.next()
+            return Double(r >> 11) / Double(UInt64(1) << 53) < zeroFraction ? 0 : (r & 1 == 0 ? 1 : -1)
+        }
+    }
+
+    @Test func sparseMatricesGetTheSparseBackendDenseOnesDoNot() throws {
+        let rt = try Runtime()
+        try #require(rt.sparseBackend != nil, "automatic runtime has a sparse backend")
+        #expect(rt.sparseCrossover > 0.31 && rt.sparseCrossover < 0.9, "crossover \(rt.sparseCrossover)")
+        let (rows, cols) = (64, 2560)
+        let sparse = try TernaryMatrix(runtime: rt, trits: trits(rows * cols, zeroFraction: 0.9, seed: 1), rows: rows, cols: cols, alpha: 1)
+        let dense = try TernaryMatrix(runtime: rt, trits: trits(rows * cols, zeroFraction: 0.31, seed: 2), rows: rows, cols: cols, alpha: 1)
+        #expect(sparse.backend.name == "sparse")
+        #expect(dense.backend.name == rt.backend.name)
+        #expect(!rt.backend.isSparse, "the dense default is never the sparse backend")
+        // Below 1 bit per weight at 90% zeros.
+        #expect(sparse.bitsPerWeight < 1.0, "\(sparse.bitsPerWeight) bits per weight")
+    }
+
+    @Test func forcingABackendAppliesToEveryMatrix() throws {
+        var p = RuntimeParams()
+        p.backend = "scalar"
+        let rt = try Runtime(p)
+        #expect(rt.sparseBackend == nil)
+        let m = try TernaryMatrix(runtime: rt, trits: [Int8](repeating: 0, count: 256), rows: 2, cols: 128, alpha: 1)
+        #expect(m.backend.name == "scalar")
+        p.backend = "sparse"
+        let forcedSparse = try Runtime(p)
+        let d = try TernaryMatrix(runtime: forcedSparse, trits: [Int8](repeating: 1, count: 256), rows: 2, cols: 128, alpha: 1)
+        #expect(d.backend.name == "sparse")
+    }
+
+    @Test func crossoverIsAdjustable() throws {
+        var p = RuntimeParams()
+        p.sparseCrossover = 0.2
+        let eager = try Runtime(p)
+        let m = try TernaryMatrix(runtime: eager, trits: trits(4096, zeroFraction: 0.31, seed: 3), rows: 4, cols: 1024, alpha: 1)
+        #expect(m.backend.name == "sparse")
+        p.sparseCrossover = 2
+        let never = try Runtime(p)
+        let z = try TernaryMatrix(runtime: never, trits: [Int8](repeating: 0, count: 64), rows: 1, cols: 64, alpha: 1)
+        #expect(z.backend.name == never.backend.name)
+        p.sparseCrossover = -1
+        #expect(throws: BitternError.self) { _ = try Runtime(p) }
+    }
+
+    @Test func sparseResultsMatchDenseExactly() throws {
+        let rt = try Runtime()
+        let (rows, cols, n) = (37, 3001, 3)
+        let t = trits(rows * cols, zeroFraction: 0.97, seed: 4)
+        var rng = TestRng(9)
+        let x = rng.int8s(n * cols)
+        let m = try TernaryMatrix(runtime: rt, trits: t, rows: rows, cols: cols, alpha: 1)
+        #expect(m.backend.name == "sparse")
+        var y = [Int32](repeating: 0, count: n * rows)
+        try m.multiplyInt8(x, n: n, into: &y)
+        #expect(y == referenceProduct(t, rows: rows, cols: cols, x, n: n))
+    }
+
+    @Test func tableHasTheRegimes() {
+        let s = SparseCrossover.value(dense: "avx2", regime: .streaming)
+        let c = SparseCrossover.value(dense: "avx2", regime: .cacheResident)
+        #expect(s <= c, "streaming is bandwidth-bound, so sparse wins there first")
+        #expect(SparseCrossover.value(dense: "some_plugin", regime: .streaming) == s)
+    }
+}
