@@ -29,6 +29,7 @@ enum {
     BLOCK_BYTES = 32,
     GEMV_ROWS = 4,       /* GEMV tile: each activation vector is loaded once for 4 rows */
     GEMV_WIDEN = 7,      /* GEMV "hi" lanes gain <= 2 * 2048 per block: 7 * 4096 = 28672 < 32767 */
+    GEMV_PREFETCH = 12288, /* GEMV prefetch distance (bytes): measured best of 2-24 KB from DRAM; fits L1 with q */
     GEMM_TOKENS = 8,     /* GEMM tile: one row x 8 tokens, 8 int16 accumulators; codes decoded once */
     GEMM_WIDEN = 8,      /* GEMM lanes gain <= 4 * 512 per block: 8 * 2048 = 16384 < 32767 */
     GEMM_K_BLOCKS = 24,  /* K chunk <= 3072 weights: 8 tokens x 3 KB of activations stay in L1 */
@@ -97,10 +98,28 @@ AVX2_INLINE void gemv_block(const uint8_t *w, const int8_t *q, int nplanes, __m2
     *hi = _mm256_add_epi16(*hi, h);
 }
 
+/* Prefetch stream for GEMV. Rows are contiguous, so a thread's row range is one linear run of bytes, but a
+   4-row tile reads it as 4 interleaved streams of one row each (640 .. 1728 bytes), too short for the
+   hardware prefetchers to reach DRAM speed. A software stream therefore runs GEMV_PREFETCH bytes ahead of
+   the tile being consumed and advances exactly as fast: a 4-row tile consumes 4 x 32 = 128 bytes per block
+   step, so the stream issues two cache lines per step. It stops at the end of the range, so it never
+   pulls in rows that belong to another thread. */
+typedef struct {
+    const uint8_t *next, *end;
+} prefetch_stream;
+
+AVX2_INLINE void prefetch_step(prefetch_stream *pf) {
+    if (pf->next < pf->end) {
+        _mm_prefetch((const char *)pf->next, _MM_HINT_T0);
+        _mm_prefetch((const char *)pf->next + 64, _MM_HINT_T0);
+        pf->next += 128;
+    }
+}
+
 /* res[r] = codes(row r) . q for R rows (row stride `ws`) over nfull full blocks plus an optional half block.
-   `next` (or NULL) is the next tile's first row, prefetched one block at a time alongside this tile. */
+   `pf` (or NULL) is advanced by one step per block step; only 4-row tiles pass one (128 bytes per step). */
 AVX2_INLINE void gemv_tile(const uint8_t *w, size_t ws, const int8_t *q, size_t nfull, int half, int R,
-                           const uint8_t *next, int32_t *res) {
+                           prefetch_stream *pf, int32_t *res) {
     const __m256i m3 = _mm256_set1_epi8(3), m12 = _mm256_set1_epi8(12), ones = _mm256_set1_epi16(1);
     __m256i acc[GEMV_ROWS];
 #pragma GCC unroll 4
@@ -112,14 +131,13 @@ AVX2_INLINE void gemv_tile(const uint8_t *w, size_t ws, const int8_t *q, size_t 
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) lo[r] = hi[r] = _mm256_setzero_si256();
         for (; b < end; b++) {
-            if (next) /* rows are short streams: the hardware prefetcher alone falls behind from L3 */
-#pragma GCC unroll 4
-                for (int r = 0; r < R; r++) _mm_prefetch((const char *)(next + r * ws + b * BLOCK_BYTES), _MM_HINT_T0);
+            if (pf) prefetch_step(pf);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++)
                 gemv_block(w + r * ws + b * BLOCK_BYTES, q + b * BLOCK_WEIGHTS, 4, &lo[r], &hi[r], m3, m12);
         }
-        if (b == nfull && half) {
+        if (b == nfull && half) { /* a half block still occupies 32 bytes of each row */
+            if (pf) prefetch_step(pf);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++)
                 gemv_block(w + r * ws + b * BLOCK_BYTES, q + b * BLOCK_WEIGHTS, 2, &lo[r], &hi[r], m3, m12);
@@ -142,13 +160,17 @@ AVX2_INLINE void gemv_tile(const uint8_t *w, size_t ws, const int8_t *q, size_t 
 AVX2_FN void gemv_rows(const uint8_t *w, size_t stride, size_t nfull, int half, size_t row_begin, size_t row_end,
                        const int8_t *q, int32_t sum_q, int32_t *out) {
     int32_t res[GEMV_ROWS];
+    const uint8_t *begin = w + row_begin * stride, *end = w + row_end * stride;
+    /* Start the stream GEMV_PREFETCH bytes in, requesting the gap at once: every call starts cold (the
+       caller multiplies a different matrix each time), and a burst of independent misses gets DRAM going. */
+    prefetch_stream pf = {(size_t)(end - begin) > GEMV_PREFETCH ? begin + GEMV_PREFETCH : end, end};
+    for (const uint8_t *p = begin; p < pf.next; p += 64) _mm_prefetch((const char *)p, _MM_HINT_T0);
     size_t r = row_begin;
     for (; r + GEMV_ROWS <= row_end; r += GEMV_ROWS) {
-        const uint8_t *next = r + 2 * GEMV_ROWS <= row_end ? w + (r + GEMV_ROWS) * stride : NULL;
-        gemv_tile(w + r * stride, stride, q, nfull, half, GEMV_ROWS, next, res);
+        gemv_tile(w + r * stride, stride, q, nfull, half, GEMV_ROWS, &pf, res);
         for (int k = 0; k < GEMV_ROWS; k++) out[r - row_begin + k] = res[k] - sum_q;
     }
-    for (; r < row_end; r++) {
+    for (; r < row_end; r++) { /* at most 3 rows, already prefetched */
         gemv_tile(w + r * stride, stride, q, nfull, half, 1, NULL, res);
         out[r - row_begin] = res[0] - sum_q;
     }
@@ -195,16 +217,23 @@ AVX2_INLINE void gemm_widen(__m256i *acc32, __m256i *acc, int T) {
     }
 }
 
-/* res[t] = codes(row) . q(token t) over blocks [b0, b1), plus the half block at b1 when `half`. */
-AVX2_INLINE void gemm_tile(const uint8_t *w, const int8_t *q, size_t qstride, int T, size_t b0, size_t b1,
-                           int half, int32_t *res) {
+/* res[t] = codes(row) . q(token t) over blocks [b0, b1), plus the half block at b1 when `half`.
+   The same blocks of the next row (`stride` bytes on) are prefetched alongside: when K is split into
+   chunks, a panel reads each row's chunk as a separate short run, which the hardware prefetchers do not
+   follow, and every row would start with L2 (or, for the first token group, L3) misses. (After the last row
+   this touches memory past the range, possibly past the buffer: prefetches are hints and never fault.) */
+AVX2_INLINE void gemm_tile(const uint8_t *w, size_t stride, const int8_t *q, size_t qstride, int T, size_t b0,
+                           size_t b1, int half, int32_t *res) {
     const __m256i mask3 = _mm256_set1_epi8(3);
     __m256i acc32[GEMM_TOKENS], acc[GEMM_TOKENS];
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) acc32[t] = acc[t] = _mm256_setzero_si256();
     for (size_t b = b0; b < b1;) {
         size_t end = b1 - b > GEMM_WIDEN ? b + GEMM_WIDEN : b1;
-        for (; b < end; b++) gemm_block(w + b * BLOCK_BYTES, q + b * BLOCK_WEIGHTS, qstride, T, 4, acc, mask3);
+        for (; b < end; b++) {
+            _mm_prefetch((const char *)(w + stride + b * BLOCK_BYTES), _MM_HINT_T0);
+            gemm_block(w + b * BLOCK_BYTES, q + b * BLOCK_WEIGHTS, qstride, T, 4, acc, mask3);
+        }
         gemm_widen(acc32, acc, T);
     }
     if (half) {
@@ -228,7 +257,7 @@ AVX2_INLINE void gemm_group(const uint8_t *w, size_t stride, size_t row_begin, s
     const int8_t *qk = q + k0 * q_stride;
     for (size_t r = p0; r < p1; r++) {
         int32_t res[GEMM_TOKENS];
-        gemm_tile(w + r * stride, qk, q_stride, T, b0, b1, half, res);
+        gemm_tile(w + r * stride, stride, qk, q_stride, T, b0, b1, half, res);
         int32_t *o = out + k0 * out_stride + (r - row_begin);
         for (int t = 0; t < T; t++)
             o[t * out_stride] = b0 == 0 ? res[t] - sum_q[k0 + t] : o[t * out_stride] + res[t];
@@ -279,7 +308,7 @@ const bittern_kernel_backend btk_backend_avx2 = {
     .abi_version = BITTERN_KERNEL_ABI_VERSION,
     .struct_size = sizeof(bittern_kernel_backend),
     .name = "avx2",
-    .description = "AVX2: 2-bit codes, vpmaddubsw into int16 widened to int32; 4-row GEMV, 1x8-token GEMM tiles",
+    .description = "AVX2: 2-bit codes, vpmaddubsw into int16 widened to int32; 4-row GEMV with a linear prefetch stream, 1x8-token GEMM tiles",
     .required_features = BITTERN_CPU_AVX2,
     .priority = 20,
     .flags = 0,
