@@ -61,7 +61,8 @@ func runCLI(_ argv: [String]) throws -> Int32 {
             try bench.run()
             return 0
         }
-        var names = BackendRegistry.shared.backends.filter { $0.isSupported() }.map(\.name)
+        // Dense backends by default (bench sparse compares the sparse one at the zero fractions it is for).
+        var names = BackendRegistry.shared.backends.filter { $0.isSupported() && !$0.isSparse }.map(\.name)
         if let only = args.options["backend"] { names = only.split(separator: ",").map(String.init) }
         var bench = KernelBench(backends: names)
         bench.gemmTokens = try args.int("tokens") ?? 128
