@@ -45,7 +45,7 @@ let package = Package(
         .executableTarget(name: "bittern", dependencies: ["Bittern", "BitternBench", "BitternKernels"],
                           path: "Sources/bittern"),
         .testTarget(name: "BitternTests", dependencies: ["Bittern", "BitternKernels", "BitternSupport"],
-                    path: "Tests/BitternTests"),
+                    path: "Tests/BitternTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )
