@@ -21,12 +21,15 @@ struct KernelBench {
     var streamThreads = 0
     var streamMegabytes = 520
     var quick = false
+    /// Skip the per-shape kernel figures (for thread-scaling runs of the streaming pass).
+    var streamOnly = false
     /// Directory of llama-cpp-python's libggml*.so, for the comparison (nil: search .venv-bench).
     var llamaLibDir: String? = nil
 
     struct Row { let backend: String; let shape: (Int, Int); let gemv: Double; let gemm: Double; let bytes: Int }
 
     func run() throws {
+        if streamOnly { return try stream() }
         var rows: [Row] = []
         print("bittern \(Version.string) bench kernels -- cpu: \(CPUFeatures.brand), features: \(CPUFeatures.host.names.joined(separator: " "))")
         print("one thread; times are medians; G w/s = 10^9 ternary weights per second (GEMV), G MAC/s = weights x tokens per second (GEMM n=\(gemmTokens))")

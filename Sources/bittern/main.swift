@@ -16,6 +16,7 @@ commands:
       --threads N             threads for the streaming run (default: one per core)
       --stream-mb N           megabytes streamed (default 520; 0 skips)
       --quick                 fewer samples
+      --stream-only           only the streaming run (e.g. to measure thread scaling)
       --llamacpp-lib DIR      llama-cpp-python's llama_cpp/lib, to time llama.cpp's TQ2_0 on the same
                               shapes (default: found under .venv-bench, see benchmarks/setup_llamacpp.sh)
   bench sparse [options]    dense vs sparse (zero-skipping) across zero fractions, cache-resident and
@@ -70,6 +71,7 @@ func runCLI(_ argv: [String]) throws -> Int32 {
         bench.streamMegabytes = try args.int("stream-mb") ?? 520
         bench.quick = args.flags.contains("quick")
         bench.llamaLibDir = args.options["llamacpp-lib"]
+        bench.streamOnly = args.flags.contains("stream-only")
         guard bench.gemmTokens > 0, bench.streamMegabytes >= 0 else { throw UsageError("bench: sizes must be positive") }
         try bench.run()
     case "help":
