@@ -26,10 +26,10 @@ struct SparseBench {
         let dense = try Runtime(dp)
         var sp = RuntimeParams()
         sp.threads = threads
-        sp.backend = "sparse"
+        sp.backend = Dispatcher.sparseChoice()?.name ?? "sparse" // the best sparse backend this CPU runs
         let sparse = try Runtime(sp)
         let llc = Double(dense.topology.l3Bytes) / 1e6
-        print("bittern \(Version.string) bench sparse -- dense \(dense.backend.name) vs sparse, \(dense.threads) threads, LLC \(fmt(llc, 0)) MB")
+        print("bittern \(Version.string) bench sparse -- dense \(dense.backend.name) vs sparse \(sparse.backend.name), \(dense.threads) threads, LLC \(fmt(llc, 0)) MB")
         print("cache-resident: q/k/v/o of one layer (16.4 M weights) repeated; streaming: \(streamLayers) layers of all 7 projections (\(fmt(Double(streamLayers) * 69.4, 0)) M weights) once per pass")
         print("")
         print(pad("zeros", 6) + pad("sparse b/w", 11) + " |" + pad("cache: dense", 13) + pad("sparse", 8) + pad("ratio", 7)
@@ -119,7 +119,7 @@ struct SparseBench {
         print("")
         print("zero_threshold on Gaussian weights (1 M samples): zero fraction, bits/weight of the sparse format")
         var rt = RuntimeParams()
-        rt.backend = "sparse"
+        rt.backend = Dispatcher.sparseChoice()?.name ?? "sparse"
         rt.threads = 1
         let sparse = try Runtime(rt)
         for t: Float in [0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5] {
