@@ -36,6 +36,9 @@ scripts/conformance_simde_x86.sh --asan
 scripts/conformance_simde_neon.sh
 scripts/conformance_qemu.sh
 
+echo "== a real two-node NUMA machine (QEMU system emulation)"
+scripts/test_numa_vm.sh
+
 echo "== C API, plugins, examples"
 scripts/run_c_tests.sh
 
