@@ -104,9 +104,14 @@ typedef struct bittern_runtime_params {
     int32_t     n_threads;   /* <= 0: automatic (one per physical core) */
     const char *backend;     /* NULL: BITTERN_BACKEND or automatic; else a backend name, refused if
                                 unknown (INVALID_ARGUMENT) or unsupported here (UNSUPPORTED) */
-    const char *numa_policy; /* NULL: automatic; "partition", "replicate", "interleave", "none" */
+    const char *numa_policy; /* NULL: automatic ("partition" on several nodes, else "none");
+                                "partition", "replicate", "interleave", "none", optionally followed by
+                                ':' and node ids ("partition:0,1"); a node that does not exist is
+                                INVALID_ARGUMENT (never a silent fallback) */
     const char *topology;    /* NULL: BITTERN_TOPOLOGY or this machine; else an hwloc synthetic
                                 string ("pack:2 numa:2 core:8 pu:2") or the path of an hwloc XML file */
+    int32_t     use_smt;     /* nonzero: also run workers on SMT siblings (after every core's first PU);
+                                0 (default): one worker per physical core */
 } bittern_runtime_params;
 
 /* Defaults: size set, n_threads 0, every string NULL. */
@@ -117,7 +122,14 @@ bittern_status bittern_runtime_create(const bittern_runtime_params *params, bitt
 void bittern_runtime_free(bittern_runtime *rt);
 /* JSON: {"version", "cpu": "...", "cpu_features": [...], "backends": [{"name", "supported", "reason",
    "priority", "origin"}], "backend": chosen name, "backend_source": "auto"|"params"|"environment",
-   "threads", "numa_nodes", "numa_policy", "topology": {...}, "plugin_errors": [...]}.
+   "threads", "numa_nodes", "numa_policy", "numa_policy_nodes", "plan": {"workers", "smt",
+   "oversubscribed", "pinned", "pinned_workers", "caller_pinned" (always false: the calling thread is
+   worker 0 and is never bound), "pinning_note", "memory_bound", "nodes": [{"node", "workers", "cores",
+   "pus", "pinned"}]}, "weights_bytes_per_node": bytes of the live matrices' weights on each node as
+   measured with move_pages, "matrices": [{"rows", "cols", "placement", "bytes_per_node", "slices"}],
+   "topology": {... "nodes", "core_kinds", "core_list" ...}, "plugin_errors": [...]}.
+   Threads are pinned one per core only when the topology is this machine and there are no more
+   threads than cores (PUs with use_smt).
    rt NULL: the default runtime. Returns NULL (with a message) on error; free with bittern_string_free. */
 char *bittern_runtime_describe(const bittern_runtime *rt);
 /* Name of the backend the runtime uses for new matrices (static storage), NULL on error. */
@@ -168,7 +180,10 @@ bittern_status bittern_matrix_gemm_i8(const bittern_matrix *m, const int8_t *x, 
 /* Shape and scale of a matrix; any output pointer may be NULL. */
 bittern_status bittern_matrix_shape(const bittern_matrix *m, size_t *rows, size_t *cols, float *alpha);
 /* JSON: {"rows", "cols", "alpha", "zero_fraction", "backend", "bytes", "bits_per_weight",
-   "bytes_per_node": [...]}. NULL (with a message) on error; free with bittern_string_free. */
+   "bytes_per_node": [...] (index = node id; resident bytes as measured with move_pages, not as planned),
+   "placement": the numa_policy, "slices": [{"row_begin", "rows", "planned_node", "workers", "bytes",
+   "numa_allocated", "bytes_per_node"}]}. Under "partition" each NUMA node's workers hold and compute
+   one slice of rows (in proportion to their number); "replicate" holds one full copy per node. NULL (with a message) on error; free with bittern_string_free. */
 char *bittern_matrix_describe(const bittern_matrix *m);
 /* Releases the matrix. NULL is a no-op. Must not race with a product on the same matrix. */
 void bittern_matrix_free(bittern_matrix *m);

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include "include/bittern_support.h"
@@ -25,6 +26,7 @@ struct worker_arg { bts_pool *pool; size_t index; };
 struct bts_pool {
     size_t n;
     pthread_t *threads;
+    unsigned char *pinned;      /* per worker: 1 when its thread was created bound to its CPU */
     struct worker_arg *args;
     pthread_mutex_t run_lock;   /* serializes callers of bts_pool_run */
     pthread_mutex_t lock;       /* guards parking and wake-ups */
@@ -64,7 +66,29 @@ static void *worker_main(void *p) {
     }
 }
 
-bts_pool *bts_pool_create(size_t n_workers) {
+bts_pool *bts_pool_create(size_t n_workers) { return bts_pool_create_pinned(n_workers, NULL); }
+
+/* Starts worker i (i >= 1) bound to cpus[i] when cpus is given and cpus[i] >= 0. The affinity is set
+   through the thread attributes, so the thread never runs elsewhere (its stack is first touched on its
+   CPU's node). A CPU the kernel refuses (offline, outside our cpuset) leaves that worker unpinned. */
+static int start_worker(bts_pool *pool, size_t i, const int *cpus) {
+    struct worker_arg *arg = &pool->args[i - 1];
+    if (cpus && cpus[i] >= 0 && cpus[i] < CPU_SETSIZE) {
+        pthread_attr_t attr;
+        if (pthread_attr_init(&attr) == 0) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(cpus[i], &set);
+            int rc = pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+            if (rc == 0) rc = pthread_create(&pool->threads[i - 1], &attr, worker_main, arg);
+            pthread_attr_destroy(&attr);
+            if (rc == 0) { pool->pinned[i] = 1; return 0; }
+        }
+    }
+    return pthread_create(&pool->threads[i - 1], NULL, worker_main, arg);
+}
+
+bts_pool *bts_pool_create_pinned(size_t n_workers, const int *cpus) {
     if (n_workers == 0) { errno = EINVAL; return NULL; }
     bts_pool *pool = calloc(1, sizeof *pool);
     if (!pool) return NULL;
@@ -73,13 +97,19 @@ bts_pool *bts_pool_create(size_t n_workers) {
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->work_cv, NULL);
     pthread_cond_init(&pool->done_cv, NULL);
+    pool->pinned = calloc(n_workers, 1);
+    if (!pool->pinned) { free(pool); errno = ENOMEM; return NULL; }
     if (n_workers > 1) {
         pool->threads = calloc(n_workers - 1, sizeof(pthread_t));
         pool->args = calloc(n_workers - 1, sizeof(struct worker_arg));
-        if (!pool->threads || !pool->args) { free(pool->threads); free(pool->args); free(pool); errno = ENOMEM; return NULL; }
+        if (!pool->threads || !pool->args) {
+            free(pool->threads); free(pool->args); free(pool->pinned); free(pool);
+            errno = ENOMEM;
+            return NULL;
+        }
         for (size_t i = 1; i < n_workers; i++) {
             pool->args[i - 1] = (struct worker_arg){pool, i};
-            int rc = pthread_create(&pool->threads[i - 1], NULL, worker_main, &pool->args[i - 1]);
+            int rc = start_worker(pool, i, cpus);
             if (rc != 0) {
                 pool->n = i; /* shut down the ones that started */
                 bts_pool_free(pool);
@@ -92,6 +122,10 @@ bts_pool *bts_pool_create(size_t n_workers) {
 }
 
 size_t bts_pool_size(const bts_pool *pool) { return pool ? pool->n : 0; }
+
+int bts_pool_worker_pinned(const bts_pool *pool, size_t worker) {
+    return pool && worker < pool->n ? pool->pinned[worker] : 0;
+}
 
 void bts_pool_run(bts_pool *pool, bts_task_fn fn, void *ctx) {
     if (pool->n == 1) { fn(ctx, 0, 1); return; }
@@ -131,8 +165,11 @@ void bts_pool_free(bts_pool *pool) {
     pthread_cond_destroy(&pool->done_cv);
     free(pool->threads);
     free(pool->args);
+    free(pool->pinned);
     free(pool);
 }
+
+int bts_current_cpu(void) { return sched_getcpu(); }
 
 void *bts_aligned_alloc(size_t alignment, size_t size) {
     if (size == 0) return NULL;

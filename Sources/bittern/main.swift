@@ -24,13 +24,22 @@ commands:
       --threads N             threads (default: one per core)
       --layers N              2B4T layers in the streaming working set (default 8, ~140 M weights)
       --quick                 fewer passes
+  topology [options]        the machine as hwloc sees it (packages, NUMA nodes, cores with their PUs
+                            and kind, caches) and the worker plan: which core each worker runs on
+      --topology SPEC         an hwloc synthetic string or XML file instead of this machine (nothing is
+                              pinned or bound then: the plan is only computed)
+      --threads N             cap the plan at N workers; --smt also plans SMT siblings
+      --numa-policy P         partition | replicate | interleave | none (optionally :node,node...)
+      --placement             also place a test matrix and report the bytes per node (move_pages)
+      --json                  JSON instead of the tree
   version                   print the version
 
 environment: BITTERN_BACKEND, BITTERN_PLUGIN_PATH, BITTERN_TOPOLOGY (see include/bittern.h)
 """
 
 func runCLI(_ argv: [String]) throws -> Int32 {
-    let args = try Arguments(argv, valued: ["backend", "tokens", "threads", "stream-mb", "llamacpp-lib", "layers"])
+    let args = try Arguments(argv, valued: ["backend", "tokens", "threads", "stream-mb", "llamacpp-lib", "layers",
+                                             "topology", "numa-policy"])
     guard let command = args.positional.first else {
         print(usage)
         return args.flags.contains("help") ? 0 : 2
@@ -74,6 +83,40 @@ func runCLI(_ argv: [String]) throws -> Int32 {
         bench.streamOnly = args.flags.contains("stream-only")
         guard bench.gemmTokens > 0, bench.streamMegabytes >= 0 else { throw UsageError("bench: sizes must be positive") }
         try bench.run()
+    case "topology":
+        var p = RuntimeParams()
+        p.backend = args.options["backend"]
+        p.threads = try args.int("threads") ?? 0
+        p.topology = args.options["topology"]
+        p.numaPolicy = args.options["numa-policy"]
+        p.useSMT = args.flags.contains("smt")
+        if p.threads == 0, let spec = p.topology {
+            // Show the full plan of a described machine (one worker per core), not this machine's count.
+            let t = try Topology.load(spec)
+            p.threads = p.useSMT ? t.processingUnits : t.cores
+        }
+        let rt = try Runtime(p)
+        var placed: TernaryMatrix?
+        if args.flags.contains("placement") {
+            // A 2B4T-sized FFN matrix (6912 x 2560), placed by the runtime's policy.
+            let (rows, cols) = (6912, 2560)
+            var trits = [Int8](repeating: 0, count: rows * cols)
+            for i in 0..<trits.count { trits[i] = Int8((UInt64(i) &* 2654435761) >> 7 % 3) - 1 }
+            placed = try trits.withUnsafeBufferPointer {
+                try TernaryMatrix(runtime: rt, trits: $0.baseAddress!, rows: rows, cols: cols, alpha: 1)
+            }
+        }
+        if args.flags.contains("json") {
+            var fields: [(String, JSON)] = [("topology", rt.topology.json), ("numa_policy", .string(rt.numaPolicy)),
+                                            ("plan", rt.planJSON)]
+            if let m = placed { fields.append(("placement", m.placementJSON)) }
+            print(JSON.object(fields).serialized(pretty: true))
+        } else {
+            print(rt.topology.tree, terminator: "")
+            print(planText(rt), terminator: "")
+            if let m = placed { print(placementText(m), terminator: "") }
+        }
+        withExtendedLifetime(placed) {}
     case "help":
         print(usage)
     default:

@@ -607,6 +607,9 @@ static void test_runtime(void) {
         CHECK(bittern_runtime_n_threads(rt) == 5);
         char *desc = bittern_runtime_describe(rt);
         if (!CHECK(desc != NULL && json_int(desc, "numa_nodes") == 4)) printf("    %s\n", desc ? desc : "NULL");
+        /* the plan: 5 workers over 4 nodes, never pinned on a described topology */
+        CHECK(desc != NULL && strstr(desc, "\"plan\":{\"workers\":5,") != NULL);
+        CHECK(desc != NULL && strstr(desc, "\"pinned\":false") != NULL);
         bittern_string_free(desc);
         const char *be = bittern_runtime_backend(rt);
         check_from_f32(rt, be, "synthetic 4 nodes", W257, W_ROWS, W_COLS, NULL);
@@ -615,6 +618,14 @@ static void test_runtime(void) {
         check_from_f32(rt, be, "synthetic 4 nodes", w, 17, 129, NULL);
         bittern_runtime_free(rt);
     }
+    /* a policy naming a node that does not exist is an error, never a silent fallback */
+    p = bittern_runtime_default_params();
+    p.topology = "pack:2 numa:2 core:2 pu:1";
+    p.numa_policy = "partition:0,4";
+    EXPECT_STATUS(BITTERN_E_INVALID_ARGUMENT, bittern_runtime_create(&p, &rt));
+    p = bittern_runtime_default_params();
+    p.numa_policy = "replicate:4095";
+    EXPECT_STATUS(BITTERN_E_INVALID_ARGUMENT, bittern_runtime_create(&p, &rt));
     p = bittern_runtime_default_params();
     p.numa_policy = "bogus";
     EXPECT_STATUS(BITTERN_E_INVALID_ARGUMENT, bittern_runtime_create(&p, &rt));

@@ -3,7 +3,7 @@ import BitternSupport
 @_cdecl("bittern_runtime_default_params")
 public func bittern_runtime_default_params() -> bittern_runtime_params {
     bittern_runtime_params(size: UInt32(MemoryLayout<bittern_runtime_params>.size), n_threads: 0,
-                           backend: nil, numa_policy: nil, topology: nil)
+                           backend: nil, numa_policy: nil, topology: nil, use_smt: 0)
 }
 
 @_cdecl("bittern_runtime_create")
@@ -17,6 +17,7 @@ public func bittern_runtime_create(_ params: UnsafePointer<bittern_runtime_param
         rp.backend = p.backend.map { String(cString: $0) }
         rp.numaPolicy = p.numa_policy.map { String(cString: $0) }
         rp.topology = p.topology.map { String(cString: $0) }
+        rp.useSMT = p.use_smt != 0
         out.pointee = Handles.register(try Runtime(rp), as: .runtime)
     }
 }

@@ -1,5 +1,6 @@
 import BitternKernels
 import BitternSupport
+import CNuma
 
 /// A ternary weight matrix W ~ alpha * t (rows x cols, trits in {-1,0,+1}) packed by one backend.
 /// Immutable after creation: products may run from any number of threads at once.
@@ -10,7 +11,7 @@ public final class TernaryMatrix: @unchecked Sendable {
     public let zeroCount: Int
     public let backend: Backend
     public let runtime: Runtime
-    let packed: UnsafeMutableRawPointer
+    /// Bytes of one copy of the packed weights (the sum over slices; a replica counts once).
     public let packedBytes: Int
 
     /// Checks a shape for the C API: both dimensions >= 1 and rows*cols representable.
@@ -24,7 +25,29 @@ public final class TernaryMatrix: @unchecked Sendable {
         }
     }
 
-    /// Packs trits (rows*cols, row-major) with the runtime's backend.
+    /// One packed slice of rows: rows [rowBegin, rowBegin+rows) of the matrix (all rows for a replica),
+    /// in its own buffer, planned for NUMA node `node` (nil: no node) and computed by worker group `group`.
+    struct Slice {
+        let rowBegin: Int
+        let rows: Int
+        let node: Int?
+        let group: Int?
+        let buffer: UnsafeMutableRawPointer
+        /// Bytes the backend packed (what kernels read).
+        let bytes: Int
+        /// Bytes allocated (rounded up); freed with numa_free when `numaAllocated`.
+        let allocated: Int
+        let numaAllocated: Bool
+    }
+    let slices: [Slice]
+    /// The runtime's policy when the matrix was placed.
+    public let placement: String
+
+    /// Packs trits (rows*cols, row-major) with the runtime's backend, placed by the runtime's NUMA policy:
+    /// `partition` packs one slice per worker group (rows in proportion to its workers) on that group's
+    /// node; `replicate` one full copy per group's node; `interleave` one buffer interleaved over all
+    /// nodes; `none` one ordinary buffer. Each slice is zero-filled and packed by a worker of its node
+    /// (first touch), and only that node's workers compute its rows.
     public init(runtime: Runtime, trits: UnsafePointer<Int8>, rows: Int, cols: Int, alpha: Float) throws {
         try TernaryMatrix.checkShape(rows: rows, cols: cols)
         guard alpha.isFinite, alpha > 0 else {
@@ -39,17 +62,60 @@ public final class TernaryMatrix: @unchecked Sendable {
         }
         let backend = runtime.backend(forZeroFraction: Double(zeros) / Double(rows * cols))
         let d = backend.descriptor.pointee
-        let size = d.packed_size(trits, rows, cols)
-        guard size > 0 else {
-            throw BitternError.unsupported("backend '\(backend.name)' cannot represent a \(rows) x \(cols) matrix")
+        let plan = runtime.plan
+        // What each slice holds, and where it goes.
+        var layout: [(rowBegin: Int, rows: Int, node: Int?, group: Int?)] = []
+        switch runtime.numaPolicy {
+        case "partition":
+            for (g, r) in plan.splitRows(rows).enumerated() where !r.isEmpty {
+                layout.append((r.lowerBound, r.count, plan.groups[g].node, g))
+            }
+        case "replicate":
+            for (g, group) in plan.groups.enumerated() { layout.append((0, rows, group.node, g)) }
+        default:
+            layout.append((0, rows, nil, nil))
         }
-        // Round up so kernels reading whole 64-byte lines never leave the allocation.
-        let bytes = (size + 63) / 64 * 64
-        guard let buffer = bts_aligned_alloc(64, bytes) else {
-            throw BitternError.outOfMemory("cannot allocate \(bytes) bytes for a \(rows) x \(cols) ternary matrix")
+        var slices: [Slice] = []
+        var failed = false
+        defer { if failed { slices.forEach(TernaryMatrix.free) } }
+        for l in layout {
+            let t = trits + l.rowBegin * cols
+            let size = d.packed_size(t, l.rows, cols)
+            guard size > 0 else {
+                failed = true
+                throw BitternError.unsupported("backend '\(backend.name)' cannot represent a \(l.rows) x \(cols) matrix")
+            }
+            // Round up so kernels reading whole 64-byte lines never leave the allocation.
+            let bytes = (size + 63) / 64 * 64
+            do {
+                let (buffer, numa) = try TernaryMatrix.allocate(bytes, node: l.node, runtime: runtime)
+                slices.append(Slice(rowBegin: l.rowBegin, rows: l.rows, node: l.node, group: l.group, buffer: buffer,
+                                    bytes: size, allocated: bytes, numaAllocated: numa))
+            } catch {
+                failed = true
+                throw error
+            }
         }
-        guard d.pack(trits, rows, cols, buffer, size) == 0 else {
-            bts_aligned_free(buffer)
+        // Pack: each slice by a worker of its group (a pinned one when there is: worker 0 is the caller,
+        // which may run anywhere), all slices at once.
+        let packers = slices.map { s -> Int in
+            guard let g = s.group else { return 0 }
+            let ws = plan.groups[g].workers
+            return ws.first { runtime.pool.pinned[$0] } ?? ws.lowerBound
+        }
+        let status = UnsafeMutablePointer<Int32>.allocate(capacity: slices.count)
+        status.initialize(repeating: 0, count: slices.count)
+        defer { status.deallocate() }
+        let frozen = slices
+        let pack: (Int) -> Void = { w in
+            for (i, s) in frozen.enumerated() where packers[i] == w {
+                s.buffer.initializeMemory(as: UInt8.self, repeating: 0, count: s.allocated)
+                status[i] = d.pack(trits + s.rowBegin * cols, s.rows, cols, s.buffer, s.bytes)
+            }
+        }
+        if packers.allSatisfy({ $0 == 0 }) { pack(0) } else { runtime.pool.run(pack) }
+        guard (0..<slices.count).allSatisfy({ status[$0] == 0 }) else {
+            failed = true
             throw BitternError.internal("backend '\(backend.name)' failed to pack a valid \(rows) x \(cols) matrix")
         }
         self.rows = rows
@@ -58,8 +124,42 @@ public final class TernaryMatrix: @unchecked Sendable {
         self.zeroCount = zeros
         self.backend = backend
         self.runtime = runtime
-        self.packed = buffer
-        self.packedBytes = size
+        self.slices = slices
+        self.placement = runtime.numaPolicy
+        // One copy of the weights (a replica counts once).
+        self.packedBytes = runtime.numaPolicy == "replicate" ? slices[0].bytes : slices.reduce(0) { $0 + $1.bytes }
+        runtime.register(self)
+    }
+
+    /// Memory for a slice: on `node` when memory is really bound here (the node is checked first:
+    /// libnuma silently falls back for a node that does not exist), interleaved for that policy, else an
+    /// ordinary aligned allocation (a described topology: the plan is recorded, nothing is bound).
+    static func allocate(_ bytes: Int, node: Int?, runtime: Runtime) throws -> (UnsafeMutableRawPointer, Bool) {
+        if runtime.bindsMemory {
+            if let node {
+                guard NodeMemory.nodeExists(node) else {
+                    throw BitternError.invalidArgument("NUMA node \(node) does not exist on this machine")
+                }
+                guard let p = numa_alloc_onnode(bytes, Int32(node)) else {
+                    throw BitternError.outOfMemory("cannot allocate \(bytes) bytes on NUMA node \(node)")
+                }
+                return (p, true)
+            }
+            if runtime.numaPolicy == "interleave" {
+                guard let p = numa_alloc_interleaved(bytes) else {
+                    throw BitternError.outOfMemory("cannot allocate \(bytes) bytes interleaved over NUMA nodes")
+                }
+                return (p, true)
+            }
+        }
+        guard let p = bts_aligned_alloc(64, bytes) else {
+            throw BitternError.outOfMemory("cannot allocate \(bytes) bytes for a ternary matrix")
+        }
+        return (p, false)
+    }
+
+    static func free(_ s: Slice) {
+        if s.numaAllocated { numa_free(s.buffer, s.allocated) } else { bts_aligned_free(s.buffer) }
     }
 
     /// Quantizes float weights with the absmean rule, then packs them.
@@ -70,7 +170,10 @@ public final class TernaryMatrix: @unchecked Sendable {
         try self.init(runtime: runtime, trits: q.trits, rows: rows, cols: cols, alpha: q.alpha)
     }
 
-    deinit { bts_aligned_free(packed) }
+    deinit {
+        runtime.unregister(self)
+        slices.forEach(TernaryMatrix.free)
+    }
 
     public var zeroFraction: Double { Double(zeroCount) / Double(rows * cols) }
     public var bitsPerWeight: Double { Double(packedBytes) * 8 / Double(rows * cols) }
@@ -94,19 +197,58 @@ public final class TernaryMatrix: @unchecked Sendable {
         }
         defer { scratch?.deallocate() }
         let scratchPtr = UnsafeRawPointer(scratch?.baseAddress)
-        let (rows, cols, n, packed) = (self.rows, self.cols, a.n, UnsafeRawPointer(self.packed))
-        // Split rows across workers only when each gets enough work to repay the hand-off.
-        let work = rows * cols * n
-        let parts = max(1, min(runtime.threads, work / (1 << 18)))
-        runtime.pool.parallelFor(rows, grain: 16, parts: parts) { begin, end in
+        let (rows, cols, n) = (self.rows, self.cols, a.n)
+        // Rows [b, e) of slice s (relative to the slice) into y.
+        func compute(_ s: Slice, _ b: Int, _ e: Int) {
+            let out = y + s.rowBegin + b
             if n == 1 {
-                d.gemv(packed, rows, cols, begin, end, a.row(0), a.sums[0], y + begin, scratchPtr)
+                d.gemv(s.buffer, s.rows, cols, b, e, a.row(0), a.sums[0], out, scratchPtr)
             } else {
                 a.sums.withUnsafeBufferPointer { sums in
-                    d.gemm(packed, rows, cols, begin, end, a.row(0), a.stride, sums.baseAddress, n,
-                           y + begin, rows, scratchPtr)
+                    d.gemm(s.buffer, s.rows, cols, b, e, a.row(0), a.stride, sums.baseAddress, n, out, rows, scratchPtr)
                 }
             }
+        }
+        // Split rows across workers only when each gets enough work to repay the hand-off.
+        func parts(_ sliceRows: Int, _ workers: Int) -> Int { max(1, min(workers, sliceRows * cols * n / (1 << 18))) }
+        func range(_ i: Int, of parts: Int, _ count: Int) -> (Int, Int) {
+            let grain = 16
+            let units = (count + grain - 1) / grain
+            let b = units * i / parts * grain
+            let e = i + 1 == parts ? count : units * (i + 1) / parts * grain
+            return (min(b, count), min(e, count))
+        }
+        if runtime.numaPolicy == "partition" {
+            // Each node's workers compute only the rows of their node's slice.
+            let plan = runtime.plan
+            let groupSlice = plan.groups.indices.map { g in slices.firstIndex { $0.group == g } }
+            let groupParts = plan.groups.indices.map { g in groupSlice[g].map { parts(slices[$0].rows, plan.groups[g].workers.count) } ?? 0 }
+            if slices.count == 1, let g = slices[0].group, groupParts[g] == 1 {
+                compute(slices[0], 0, slices[0].rows)
+                return
+            }
+            runtime.pool.run { w in
+                let g = plan.group(ofWorker: w)
+                guard let si = groupSlice[g] else { return }
+                let local = w - plan.groups[g].workers.lowerBound
+                guard local < groupParts[g] else { return }
+                let (b, e) = range(local, of: groupParts[g], slices[si].rows)
+                if b < e { compute(slices[si], b, e) }
+            }
+            return
+        }
+        // One slice (or the caller's node's replica) computed by all workers.
+        var slice = slices[0]
+        if slices.count > 1, runtime.bindsMemory, let node = NodeMemory.currentNode(),
+           let local = slices.first(where: { $0.node == node }) {
+            slice = local
+        }
+        let p = parts(slice.rows, runtime.threads)
+        if p <= 1 { compute(slice, 0, slice.rows); return }
+        runtime.pool.run { w in
+            guard w < p else { return }
+            let (b, e) = range(w, of: p, slice.rows)
+            if b < e { compute(slice, b, e) }
         }
     }
 
@@ -139,9 +281,46 @@ public final class TernaryMatrix: @unchecked Sendable {
         }
     }
 
+    /// Bytes of the packed weights resident on each node (index = node id), measured with move_pages
+    /// over every slice (replicas included). Empty when the kernel cannot tell.
+    public var measuredBytesPerNode: [Int] {
+        var total: [Int] = []
+        for s in slices {
+            for (n, b) in NodeMemory.bytesPerNode(UnsafeRawPointer(s.buffer), length: s.bytes).enumerated() {
+                if total.count <= n { total += [Int](repeating: 0, count: n + 1 - total.count) }
+                total[n] += b
+            }
+        }
+        return total
+    }
+
+    /// The placement: the policy, and per slice its rows, planned node and measured bytes per node.
+    public var placementJSON: JSON {
+        .object([
+            ("rows", .int(rows)),
+            ("cols", .int(cols)),
+            ("placement", .string(placement)),
+            ("bytes_per_node", .array(measuredBytesPerNode.map { .int($0) })),
+            ("slices", slicesJSON),
+        ])
+    }
+
+    var slicesJSON: JSON {
+            .array(slices.map { s in
+                .object([
+                    ("row_begin", .int(s.rowBegin)),
+                    ("rows", .int(s.rows)),
+                    ("planned_node", s.node.map { .int($0) } ?? .null),
+                    ("workers", .int(s.group.map { runtime.plan.groups[$0].workers.count } ?? runtime.threads)),
+                    ("bytes", .int(s.bytes)),
+                    ("numa_allocated", .bool(s.numaAllocated)),
+                    ("bytes_per_node", .array(NodeMemory.bytesPerNode(UnsafeRawPointer(s.buffer), length: s.bytes).map { .int($0) })),
+                ])
+            })
+    }
+
     public var json: JSON {
-        let perNode = NodeMemory.bytesPerNode(UnsafeRawPointer(packed), length: packedBytes)
-        return .object([
+        .object([
             ("rows", .int(rows)),
             ("cols", .int(cols)),
             ("alpha", .double(Double(alpha))),
@@ -149,7 +328,9 @@ public final class TernaryMatrix: @unchecked Sendable {
             ("backend", .string(backend.name)),
             ("bytes", .int(packedBytes)),
             ("bits_per_weight", .double(bitsPerWeight)),
-            ("bytes_per_node", .array(perNode.map { .int($0) })),
+            ("bytes_per_node", .array(measuredBytesPerNode.map { .int($0) })),
+            ("placement", .string(placement)),
+            ("slices", slicesJSON),
         ])
     }
 }

@@ -6,13 +6,36 @@ public final class ThreadPool: @unchecked Sendable {
     private let pool: OpaquePointer
     public let size: Int
 
-    public init(threads: Int) throws {
+    /// Worker i's thread is bound to its CPU (always false for worker 0, the caller).
+    public let pinned: [Bool]
+
+    /// `cpus`: OS PU index per worker to bind worker i >= 1 to (nil or a negative entry: not bound).
+    public init(threads: Int, cpus: [Int]? = nil) throws {
         guard threads >= 1 else { throw BitternError.invalidArgument("thread count must be >= 1") }
-        guard let p = bts_pool_create(threads) else {
+        let cpuList = cpus.map { c in (0..<threads).map { Int32(clamping: $0 < c.count ? c[$0] : -1) } }
+        let created: OpaquePointer? = cpuList.map { list in
+            list.withUnsafeBufferPointer { bts_pool_create_pinned(threads, $0.baseAddress) }
+        } ?? bts_pool_create(threads)
+        guard let p = created else {
             throw BitternError.outOfMemory("cannot start \(threads) worker threads")
         }
         pool = p
         size = threads
+        pinned = (0..<threads).map { bts_pool_worker_pinned(p, $0) != 0 }
+    }
+
+    /// Calls body(worker) once on every worker (worker 0 is the calling thread) and returns when all
+    /// are done: for jobs that decide themselves what each worker does (NUMA-owned row slices).
+    public func run(_ body: (Int) -> Void) {
+        if size == 1 { body(0); return }
+        withoutActuallyEscaping(body) { escaping in
+            var job = escaping
+            withUnsafeMutablePointer(to: &job) { ptr in
+                bts_pool_run(pool, { ctx, worker, _ in
+                    ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(worker)
+                }, ptr)
+            }
+        }
     }
 
     deinit { bts_pool_free(pool) }

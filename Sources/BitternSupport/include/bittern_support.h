@@ -23,9 +23,18 @@ const char *bts_last_error(void);
 typedef struct bts_pool bts_pool;
 typedef void (*bts_task_fn)(void *ctx, size_t worker, size_t n_workers);
 bts_pool *bts_pool_create(size_t n_workers);   /* NULL on failure (errno set) */
+/* Same, with worker i >= 1 bound to CPU (OS PU index) cpus[i] when cpus[i] >= 0; cpus[0] is ignored:
+   worker 0 is the caller's thread and is never re-bound (it belongs to the application). A CPU that
+   cannot be bound leaves that worker unpinned (see bts_pool_worker_pinned). cpus may be NULL. */
+bts_pool *bts_pool_create_pinned(size_t n_workers, const int *cpus);
+/* 1 when worker `worker` runs bound to its CPU, else 0 (always 0 for worker 0). */
+int bts_pool_worker_pinned(const bts_pool *pool, size_t worker);
 size_t bts_pool_size(const bts_pool *pool);
 void bts_pool_run(bts_pool *pool, bts_task_fn fn, void *ctx);
 void bts_pool_free(bts_pool *pool);
+
+/* The CPU the calling thread runs on now (sched_getcpu), -1 if unknown. */
+int bts_current_cpu(void);
 
 /* ---- aligned memory ---- */
 void *bts_aligned_alloc(size_t alignment, size_t size); /* NULL on failure or size 0 */
