@@ -15,3 +15,10 @@ cc -O2 -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags hwloc) -o build/test
 log=build/tests/numa_two_node_vm.txt
 scripts/numa_vm.sh build/tests/numa_two_node | tee "$log"
 grep -Eq '^numa-two-node: [1-9][0-9]* passed, 0 failed$' "$log" || { echo "FAIL: numa_two_node in the two-node guest" >&2; exit 1; }
+
+echo "== two-node QEMU guest: Bittern's placement (partition, replicate) and results"
+cc -O2 -std=c11 -Wall -Wextra -Werror -Iinclude -o build/tests/numa_placement Tests/c/numa_placement.c \
+    -Lbuild/lib -lbittern '-Wl,-rpath,$ORIGIN/../lib'
+log=build/tests/numa_placement_vm.txt
+NUMA_VM_EXTRA_LIBS=build/lib/libbittern.so.0 scripts/numa_vm.sh build/tests/numa_placement | tee "$log"
+grep -Eq '^numa-placement: [1-9][0-9]* passed, 0 failed$' "$log" || { echo "FAIL: numa_placement in the two-node guest" >&2; exit 1; }
