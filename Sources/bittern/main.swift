@@ -3,7 +3,7 @@ import Bittern
 import Glibc
 #endif
 
-// The `bittern` command. Subcommands: info, backends, bench kernels, version.
+// The `bittern` command. Subcommands: info, backends, bench (kernels, sparse, topology), topology, version.
 let usage = """
 usage: bittern <command> [options]
 
@@ -24,6 +24,12 @@ commands:
       --threads N             threads (default: one per core)
       --layers N              2B4T layers in the streaming working set (default 8, ~140 M weights)
       --quick                 fewer passes
+  bench topology [options]  the planner at scale: a runtime on a described machine (one worker per
+                            core, numa_policy partition), 2B4T-shaped matrices, GEMV and GEMM n=8 through
+                            the real code paths; checks results against one worker and that each worker
+                            computes only rows of its own node's slice; exit 1 on a failure
+      --topology SPEC         hwloc synthetic string or XML file (default: pack:2 numa:2 l3:1 core:32 pu:2)
+      --rows R --cols C       one matrix of this shape instead of the 2B4T shapes
   topology [options]        the machine as hwloc sees it (packages, NUMA nodes, cores with their PUs
                             and kind, caches) and the worker plan: which core each worker runs on
       --topology SPEC         an hwloc synthetic string or XML file instead of this machine (nothing is
@@ -39,7 +45,7 @@ environment: BITTERN_BACKEND, BITTERN_PLUGIN_PATH, BITTERN_TOPOLOGY (see include
 
 func runCLI(_ argv: [String]) throws -> Int32 {
     let args = try Arguments(argv, valued: ["backend", "tokens", "threads", "stream-mb", "llamacpp-lib", "layers",
-                                             "topology", "numa-policy"])
+                                             "topology", "numa-policy", "rows", "cols"])
     guard let command = args.positional.first else {
         print(usage)
         return args.flags.contains("help") ? 0 : 2
@@ -59,8 +65,20 @@ func runCLI(_ argv: [String]) throws -> Int32 {
         }
         for e in BackendRegistry.shared.pluginErrors { print("plugin error: \(e)") }
     case "bench":
-        guard args.positional.count >= 2, ["kernels", "sparse"].contains(args.positional[1]) else {
-            throw UsageError("bench: expected 'bench kernels' or 'bench sparse'")
+        guard args.positional.count >= 2, ["kernels", "sparse", "topology"].contains(args.positional[1]) else {
+            throw UsageError("bench: expected 'bench kernels', 'bench sparse' or 'bench topology'")
+        }
+        if args.positional[1] == "topology" {
+            var bench = TopologyBench()
+            bench.spec = args.options["topology"] ?? TopologyBench.defaultSpec
+            let rows = try args.int("rows"), cols = try args.int("cols")
+            if rows != nil || cols != nil {
+                guard let rows, let cols, rows > 0, cols > 0 else {
+                    throw UsageError("bench topology: --rows and --cols go together and must be >= 1")
+                }
+                bench.shapes = [(rows, cols)]
+            }
+            return try bench.run() ? 0 : 1
         }
         if args.positional[1] == "sparse" {
             var bench = SparseBench()

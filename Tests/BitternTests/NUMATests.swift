@@ -166,3 +166,64 @@ import Glibc
 }
 
 func numa_max_node_here() -> Int32 { Int32(NodeMemory.maxNode) }
+
+/// The check of `bittern bench topology`, in process: a runtime on the 128-worker synthetic machine
+/// (one worker per described core, partition), GEMV and GEMM n=8 traced through the real code path.
+/// Results equal a single-worker runtime's; every worker computes only rows of its own node's slice,
+/// and every row is computed exactly once.
+@Suite struct TopologyScaleTests {
+    @Test(arguments: [(1728, 640), (16, 64), (1000, 333)])
+    func partitionAt128WorkersComputesOnlyOwnSlices(shape: (Int, Int)) throws {
+        let (rows, cols) = shape
+        let spec = "pack:2 numa:2 l3:1 core:32 pu:2"
+        var p = RuntimeParams()
+        p.topology = spec
+        p.threads = try Topology.load(spec).cores
+        p.numaPolicy = "partition"
+        let rt = try Runtime(p)
+        var one = RuntimeParams()
+        one.threads = 1
+        one.numaPolicy = "none"
+        let ref = try Runtime(one)
+        let plan = rt.plan
+        #expect(plan.workers.count == 128 && plan.groups.map(\.workers.count) == [32, 32, 32, 32])
+        var rng = TestRng(77)
+        let t = rng.trits(rows * cols)
+        let m = try TernaryMatrix(runtime: rt, trits: t, rows: rows, cols: cols, alpha: 1)
+        let r = try TernaryMatrix(runtime: ref, trits: t, rows: rows, cols: cols, alpha: 1)
+        let slices = m.sliceInfo
+        let split = plan.splitRows(rows)
+        #expect(slices.map(\.rows) == split.filter { !$0.isEmpty })
+        for s in slices { #expect(s.group.map { plan.groups[$0].node } == s.node) }
+        let x = rng.int8s(8 * cols)
+        for n in [1, 8] {
+            let a = QuantizedActivations(int8: x, n: n, cols: cols)
+            defer { a.deallocate() }
+            var got = [Int32](repeating: 0, count: n * rows)
+            var want = [Int32](repeating: 1, count: n * rows)
+            let items = UnsafeMutablePointer<[TernaryMatrix.WorkItem]>.allocate(capacity: plan.workers.count)
+            items.initialize(repeating: [], count: plan.workers.count)
+            defer { items.deinitialize(count: plan.workers.count); items.deallocate() }
+            try m.multiply(a, into: &got, trace: { items[$0.worker].append($0) })
+            try r.multiply(a, into: &want)
+            #expect(got == want, "n=\(n)")
+            var all: [Range<Int>] = []
+            for w in 0..<plan.workers.count {
+                for it in items[w] {
+                    let s = slices[it.slice]
+                    #expect(it.worker == w && s.group == plan.group(ofWorker: w) && s.node == plan.workers[w].node,
+                            "n=\(n): worker \(w) computed rows \(it.rows) of node \(s.node ?? -1)'s slice")
+                    #expect(it.rows.lowerBound >= s.rows.lowerBound && it.rows.upperBound <= s.rows.upperBound)
+                    all.append(it.rows)
+                }
+            }
+            all.sort { $0.lowerBound < $1.lowerBound }
+            var next = 0
+            for range in all {
+                #expect(range.lowerBound == next, "n=\(n): rows computed twice or skipped at \(next)")
+                next = range.upperBound
+            }
+            #expect(next == rows)
+        }
+    }
+}

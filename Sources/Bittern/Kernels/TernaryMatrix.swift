@@ -40,6 +40,26 @@ public final class TernaryMatrix: @unchecked Sendable {
         let numaAllocated: Bool
     }
     let slices: [Slice]
+
+    /// One slice as placed, for reports and checks: its rows of the matrix, planned node and the worker
+    /// group that computes it (nil: every worker).
+    public struct SliceInfo: Sendable, Equatable {
+        public let rows: Range<Int>
+        public let node: Int?
+        public let group: Int?
+        public let bytes: Int
+    }
+    public var sliceInfo: [SliceInfo] {
+        slices.map { SliceInfo(rows: $0.rowBegin..<($0.rowBegin + $0.rows), node: $0.node, group: $0.group, bytes: $0.bytes) }
+    }
+
+    /// What one worker computed in a product: rows (of the matrix) of slice `slice` (index into
+    /// `sliceInfo`). Reported by `multiply(_:into:trace:)` so checks see the real assignment.
+    public struct WorkItem: Sendable, Equatable {
+        public let worker: Int
+        public let slice: Int
+        public let rows: Range<Int>
+    }
     /// The runtime's policy when the matrix was placed.
     public let placement: String
 
@@ -180,8 +200,10 @@ public final class TernaryMatrix: @unchecked Sendable {
 
     // MARK: products
 
-    /// Exact integer products for n quantized tokens: y is n x rows.
-    public func multiply(_ a: QuantizedActivations, into y: UnsafeMutablePointer<Int32>) throws {
+    /// Exact integer products for n quantized tokens: y is n x rows. `trace` (for checks; nil in normal
+    /// use) is called by each worker, on its own thread, with the rows it is about to compute.
+    public func multiply(_ a: QuantizedActivations, into y: UnsafeMutablePointer<Int32>,
+                         trace: ((WorkItem) -> Void)? = nil) throws {
         guard a.cols == cols else {
             throw BitternError.invalidArgument("activations have \(a.cols) columns, the matrix has \(cols)")
         }
@@ -198,8 +220,10 @@ public final class TernaryMatrix: @unchecked Sendable {
         defer { scratch?.deallocate() }
         let scratchPtr = UnsafeRawPointer(scratch?.baseAddress)
         let (rows, cols, n) = (self.rows, self.cols, a.n)
-        // Rows [b, e) of slice s (relative to the slice) into y.
-        func compute(_ s: Slice, _ b: Int, _ e: Int) {
+        // Rows [b, e) of slice si (relative to the slice) into y, by worker w.
+        func compute(_ si: Int, _ b: Int, _ e: Int, worker w: Int) {
+            let s = slices[si]
+            trace?(WorkItem(worker: w, slice: si, rows: (s.rowBegin + b)..<(s.rowBegin + e)))
             let out = y + s.rowBegin + b
             if n == 1 {
                 d.gemv(s.buffer, s.rows, cols, b, e, a.row(0), a.sums[0], out, scratchPtr)
@@ -223,8 +247,9 @@ public final class TernaryMatrix: @unchecked Sendable {
             let plan = runtime.plan
             let groupSlice = plan.groups.indices.map { g in slices.firstIndex { $0.group == g } }
             let groupParts = plan.groups.indices.map { g in groupSlice[g].map { parts(slices[$0].rows, plan.groups[g].workers.count) } ?? 0 }
-            if slices.count == 1, let g = slices[0].group, groupParts[g] == 1 {
-                compute(slices[0], 0, slices[0].rows)
+            // One slice for one worker: the caller (worker 0) computes it, if its group owns that slice.
+            if slices.count == 1, let g = slices[0].group, g == plan.group(ofWorker: 0), groupParts[g] == 1 {
+                compute(0, 0, slices[0].rows, worker: 0)
                 return
             }
             runtime.pool.run { w in
@@ -233,22 +258,23 @@ public final class TernaryMatrix: @unchecked Sendable {
                 let local = w - plan.groups[g].workers.lowerBound
                 guard local < groupParts[g] else { return }
                 let (b, e) = range(local, of: groupParts[g], slices[si].rows)
-                if b < e { compute(slices[si], b, e) }
+                if b < e { compute(si, b, e, worker: w) }
             }
             return
         }
         // One slice (or the caller's node's replica) computed by all workers.
-        var slice = slices[0]
+        var si = 0
         if slices.count > 1, runtime.bindsMemory, let node = NodeMemory.currentNode(),
-           let local = slices.first(where: { $0.node == node }) {
-            slice = local
+           let local = slices.firstIndex(where: { $0.node == node }) {
+            si = local
         }
-        let p = parts(slice.rows, runtime.threads)
-        if p <= 1 { compute(slice, 0, slice.rows); return }
+        let sliceRows = slices[si].rows
+        let p = parts(sliceRows, runtime.threads)
+        if p <= 1 { compute(si, 0, sliceRows, worker: 0); return }
         runtime.pool.run { w in
             guard w < p else { return }
-            let (b, e) = range(w, of: p, slice.rows)
-            if b < e { compute(slice, b, e) }
+            let (b, e) = range(w, of: p, sliceRows)
+            if b < e { compute(si, b, e, worker: w) }
         }
     }
 
