@@ -67,6 +67,8 @@ for be in avx512_bw avx512_vnni neon neon_dotprod; do
     grep -qE "backend '$be' (cannot run here|unknown)|unknown backend '$be'" build/tests/cli_err.txt
 done
 BITTERN_PLUGIN_PATH=build/tests/plugins/scalar_plugin.so build/bin/bittern backends | grep -q scalar_plugin
+# the planner at scale: 128 workers on 4 synthetic nodes, each computing only its node's rows
+build/bin/bittern bench topology --topology "pack:2 numa:2 l3:1 core:32 pu:2" | tail -1 | grep -q "topology bench: ok"
 echo "CLI: ok"
 
 echo "== Python bindings"
