@@ -7,6 +7,7 @@ import json
 import numpy as np
 
 from . import _lib
+from ._handle import OwnedHandle
 from ._lib import f32_p, i8_p, i32_p, lib
 from .runtime import runtime_handle
 
@@ -15,7 +16,7 @@ def _float_input(x) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-class TernaryMatrix:
+class TernaryMatrix(OwnedHandle):
     """A rows x cols ternary matrix held by the library in its backend's packed layout.
 
     Build one with TernaryMatrix.from_float(W) (absmean quantization) or TernaryMatrix.from_trits(T, alpha).
@@ -26,6 +27,8 @@ class TernaryMatrix:
     Float inputs are quantized per token to int8 (absmax), as bittern.h documents; inputs of any other
     dtype than int8 are converted to float32. A matrix may be used from several threads at once, but
     close() must not race with a product."""
+
+    _free = staticmethod(lib.bittern_matrix_free)
 
     def __init__(self, *args, **kwargs):
         raise TypeError("use TernaryMatrix.from_float(W) or TernaryMatrix.from_trits(T, alpha)")
@@ -171,26 +174,6 @@ class TernaryMatrix:
         if x.dtype == np.int8:
             return self.gemv_i8(x) if x.ndim == 1 else self.gemm_i8(x)
         return self.gemv(x) if x.ndim == 1 else self.gemm(x)
-
-    # ---- lifetime ----------------------------------------------------------------------------------------
-
-    def close(self, _free=lib.bittern_matrix_free) -> None:
-        """Releases the matrix (idempotent). Must not race with a product on the same matrix."""
-        handle, self._handle = getattr(self, "_handle", None), None
-        if handle is not None:
-            _free(handle)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self):
         state = "closed" if self._handle is None else "alpha=%.6g" % self._alpha

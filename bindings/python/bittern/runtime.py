@@ -6,6 +6,7 @@ import json
 import os
 
 from . import _lib
+from ._handle import OwnedHandle
 from ._lib import lib
 
 
@@ -21,7 +22,7 @@ def _encode(value, what: str, path: bool = False):
     return value.encode("utf-8")
 
 
-class Runtime:
+class Runtime(OwnedHandle):
     """A Bittern runtime. Every argument is optional (None = automatic / environment):
 
     n_threads   worker threads (None or <= 0: one per physical core)
@@ -31,6 +32,8 @@ class Runtime:
 
     Use it as a context manager or call close(); matrices made with it stay valid after close()
     (the library keeps the runtime alive while a matrix uses it)."""
+
+    _free = staticmethod(lib.bittern_runtime_free)
 
     def __init__(self, n_threads=None, backend=None, numa_policy=None, topology=None):
         self._handle = None
@@ -73,24 +76,6 @@ class Runtime:
     def describe(self) -> dict:
         """Every decision the runtime made (bittern_runtime_describe), as a dict."""
         return json.loads(_lib.take_string(lib.bittern_runtime_describe(self._h())))
-
-    def close(self, _free=lib.bittern_runtime_free) -> None:
-        # _free is bound at definition time so that __del__ works during interpreter shutdown
-        handle, self._handle = getattr(self, "_handle", None), None
-        if handle is not None:
-            _free(handle)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self):
         if self._handle is None:
