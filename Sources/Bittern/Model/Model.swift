@@ -1,0 +1,121 @@
+/// A ternary projection (BitLinear): packed trits, their scale alpha (inside the matrix) and an optional
+/// extra output multiplier (llama.cpp's per-projection `.scale` tensor; 1 when absent).
+public struct Projection: @unchecked Sendable {
+    public let matrix: TernaryMatrix
+    public let outputScale: Float
+    /// Bytes and type of the tensor as stored in the file.
+    public let fileType: GGMLType
+    public var rows: Int { matrix.rows }
+    public var cols: Int { matrix.cols }
+}
+
+/// The weights of one transformer block of the 2B4T architecture.
+public struct BitNetLayer: @unchecked Sendable {
+    public let attnNorm: [Float]
+    public let q: Projection
+    public let k: Projection
+    public let v: Projection
+    public let attnSubNorm: [Float]
+    public let o: Projection
+    public let ffnNorm: [Float]
+    public let gate: Projection
+    public let up: Projection
+    public let ffnSubNorm: [Float]
+    public let down: Projection
+}
+
+/// A BitNet b1.58 (2B4T family) model loaded from GGUF: ternary projections packed by the runtime's
+/// backend, norms and embeddings as F32. Read-only after loading: any number of contexts may share it.
+public final class BitNetModel: @unchecked Sendable {
+    public let hparams: Hyperparameters
+    public let runtime: Runtime
+    public let path: String
+    /// token_embd, vocab x embd row-major (decoded from F32/F16/BF16/Q8_0).
+    public let embedding: [Float]
+    /// The head, vocab x embd: output.weight when present, else the tied token_embd (same storage).
+    public let head: [Float]
+    public let headTied: Bool
+    public let layers: [BitNetLayer]
+    public let outputNorm: [Float]
+
+    /// Loads every tensor. Missing tensors, wrong shapes and unsupported types are format errors that name
+    /// the tensor. The file's pages of each ternary tensor are released once it is packed.
+    public init(path: String, runtime: Runtime, decodeOptions: TernaryDecodeOptions = TernaryDecodeOptions()) throws {
+        let f = try GGUFFile(path: path)
+        let hp = try Hyperparameters(gguf: f)
+        self.path = path
+        self.hparams = hp
+        self.runtime = runtime
+        let (embd, ffn, kv, vocab) = (hp.embeddingLength, hp.feedForwardLength, hp.kvDim, hp.vocabSize)
+
+        func checkDims(_ name: String, _ want: [Int]) throws -> GGUFTensorInfo {
+            let t = try f.requireTensor(name)
+            // Trailing 1s are allowed (e.g. {n, 1}).
+            var dims = t.dims
+            while dims.count > want.count, dims.last == 1 { dims.removeLast() }
+            guard dims == want else {
+                throw BitternError.format("\(path): tensor '\(name)' has dims \(t.dims), expected \(want)")
+            }
+            return t
+        }
+        func vector(_ name: String, _ n: Int) throws -> [Float] {
+            _ = try checkDims(name, [n])
+            return try f.floats(name)
+        }
+        func projection(_ name: String, rows: Int, cols: Int) throws -> Projection {
+            let t = try checkDims(name, [cols, rows])  // ne0 = input dimension
+            let c = try f.ternary(name, options: decodeOptions)
+            let m = try c.trits.withUnsafeBufferPointer { b in
+                try TernaryMatrix(runtime: runtime, trits: b.baseAddress!, rows: rows, cols: cols, alpha: c.alpha)
+            }
+            f.releasePages(of: t)
+            var scale: Float = 1
+            let scaleName = name.hasSuffix(".weight") ? String(name.dropLast(7)) + ".scale" : name + ".scale"
+            if f.tensor(named: scaleName) != nil {
+                let s = try f.floats(scaleName)
+                guard s.count == 1, s[0].isFinite else {
+                    throw BitternError.format("\(path): tensor '\(scaleName)' must hold one finite value (got \(s.count) values)")
+                }
+                scale = s[0]
+            }
+            return Projection(matrix: m, outputScale: scale, fileType: t.type)
+        }
+
+        _ = try checkDims("token_embd.weight", [embd, vocab])
+        embedding = try f.floats("token_embd.weight")
+        if f.tensor(named: "output.weight") != nil {
+            _ = try checkDims("output.weight", [embd, vocab])
+            head = try f.floats("output.weight")
+            headTied = false
+        } else {
+            head = embedding
+            headTied = true
+        }
+        var layers = [BitNetLayer]()
+        layers.reserveCapacity(hp.blockCount)
+        for l in 0..<hp.blockCount {
+            let p = "blk.\(l)."
+            layers.append(BitNetLayer(
+                attnNorm: try vector(p + "attn_norm.weight", embd),
+                q: try projection(p + "attn_q.weight", rows: embd, cols: embd),
+                k: try projection(p + "attn_k.weight", rows: kv, cols: embd),
+                v: try projection(p + "attn_v.weight", rows: kv, cols: embd),
+                attnSubNorm: try vector(p + "attn_sub_norm.weight", embd),
+                o: try projection(p + "attn_output.weight", rows: embd, cols: embd),
+                ffnNorm: try vector(p + "ffn_norm.weight", embd),
+                gate: try projection(p + "ffn_gate.weight", rows: ffn, cols: embd),
+                up: try projection(p + "ffn_up.weight", rows: ffn, cols: embd),
+                ffnSubNorm: try vector(p + "ffn_sub_norm.weight", ffn),
+                down: try projection(p + "ffn_down.weight", rows: embd, cols: ffn)))
+        }
+        self.layers = layers
+        outputNorm = try vector("output_norm.weight", embd)
+    }
+
+    /// Bytes of packed ternary weights.
+    public var packedBytes: Int {
+        layers.reduce(0) { acc, l in
+            acc + [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].reduce(0) { $0 + $1.matrix.packedBytes }
+        }
+    }
+}
