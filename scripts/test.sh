@@ -49,7 +49,11 @@ extra=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v '^bittern_' || 
 if ldd "$lib" | grep -q 'libswift'; then echo "FAIL: libbittern.so needs the Swift runtime"; ldd "$lib"; exit 1; fi
 readelf -d "$lib" | grep -q 'SONAME.*\[libbittern.so.0\]' || { echo "FAIL: SONAME is not libbittern.so.0"; exit 1; }
 if [ -f ../shared/checks/api_signatures.c ]; then
-    cc -std=c11 -Werror -Wno-unused-variable -fsyntax-only -Iinclude -DSKIP_MODEL -DSKIP_TEXT ../shared/checks/api_signatures.c
+    # sections of API.md that have not landed yet are skipped, as the check's own comment describes
+    skip=()
+    grep -q 'bittern_model_load' include/bittern.h || skip+=(-DSKIP_MODEL)
+    grep -q 'bittern_tokenize' include/bittern.h || skip+=(-DSKIP_TEXT)
+    cc -std=c11 -Werror -Wno-unused-variable -fsyntax-only -Iinclude "${skip[@]}" ../shared/checks/api_signatures.c
 fi
 echo "exports, dependencies, soname and API signatures: ok"
 
