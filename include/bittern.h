@@ -21,7 +21,8 @@
  * Thread safety: every function may be called from any thread. Runtime functions and
  * bittern_plugin_load are thread-safe. A matrix is read-only after creation and may be used by any
  * number of threads at once; calls that reach the same runtime's worker pool are queued, not
- * oversubscribed.
+ * oversubscribed. A model is read-only after loading and may be shared by any number of threads and
+ * contexts; a context is used by one thread at a time.
  */
 #ifndef BITTERN_H
 #define BITTERN_H
@@ -187,6 +188,95 @@ bittern_status bittern_matrix_shape(const bittern_matrix *m, size_t *rows, size_
 char *bittern_matrix_describe(const bittern_matrix *m);
 /* Releases the matrix. NULL is a no-op. Must not race with a product on the same matrix. */
 void bittern_matrix_free(bittern_matrix *m);
+
+/* ========================================================================================= models */
+/*
+ * A model is a BitNet b1.58 (2B4T family: general.architecture "bitnet-b1.58" or "bitnet-25") GGUF file,
+ * loaded whole: ternary projections packed for the runtime's backend, norms and embeddings as floats.
+ * A model is read-only once loaded and shared by any number of contexts, on any threads. Contexts keep
+ * their model alive (reference counted): a model lives until bittern_model_free AND the free of its last
+ * context, so bittern_model_free may be called while contexts made from it are still in use.
+ */
+typedef struct bittern_model bittern_model;
+
+typedef struct bittern_model_params {
+    uint32_t    size;        /* sizeof(bittern_model_params), set by the default function */
+    const char *head_type;   /* storage of the output head. NULL: the default, which in this version is
+                                "f32" (the file's embedding/output weights decoded to floats); "f32" is
+                                accepted; "q8" and "f16" are valid names this version cannot serve yet
+                                (BITTERN_E_UNSUPPORTED); any other name is BITTERN_E_INVALID_ARGUMENT */
+    void      (*progress)(float fraction, void *user_data);   /* may be NULL; see bittern_model_load */
+    void       *progress_user_data;   /* passed to progress unchanged */
+} bittern_model_params;
+
+/* Defaults: size set, head_type NULL, progress NULL, progress_user_data NULL. */
+bittern_model_params bittern_model_default_params(void);
+/* Loads the model at `path` for runtime rt (NULL: the process-wide default runtime; the model keeps
+   its runtime alive). On success *out is a new handle: free it with bittern_model_free.
+   progress, when set, is called on the calling thread during the load with fractions rising from 0
+   to 1: 0 once the header is read, after the embeddings, after each layer, and 1.0 last (only on
+   success).
+   Errors: NULL path or out, bad params size, unknown head_type -> INVALID_ARGUMENT; the file cannot
+   be opened or read -> IO; not GGUF, truncated, an unsupported architecture, a missing key or tensor,
+   a tensor of the wrong shape or type -> FORMAT (the message names the key or tensor); head_type
+   "q8"/"f16" -> UNSUPPORTED; allocation failure -> OUT_OF_MEMORY. On error *out is unchanged. */
+bittern_status bittern_model_load(bittern_runtime *rt, const char *path, const bittern_model_params *params,
+                                  bittern_model **out);
+/* Releases the caller's reference. The model's memory goes when its last context is freed too.
+   NULL is a no-op; a handle that is not live is ignored. */
+void bittern_model_free(bittern_model *m);
+/* JSON: {"architecture", "n_vocab", "n_layer", "n_embd", "n_head", "n_head_kv", "n_ff",
+   "context_length", "head_type", "head_tied" (true when the head is token_embd), "packed_bytes"
+   (bytes of packed ternary weights), "backend", "path", "tensors": [{"name", "type", "dims"}] (file
+   order, dims ne0 first)}. NULL (with a message) on error; free with bittern_string_free. Thread-safe. */
+char *bittern_model_describe(const bittern_model *m);
+/* Vocabulary size (the number of logits per token), or -1 (with a message) for a NULL or dead handle. */
+int32_t bittern_model_n_vocab(const bittern_model *m);
+
+/* ======================================================================================= contexts */
+/*
+ * A context is one sequence being decoded: a KV cache of n_ctx positions, the position (the number of
+ * tokens in the cache) and the logits of the last decode call. A context holds a reference to its
+ * model. A context is used by one thread at a time (different contexts may decode at once; their work
+ * shares the runtime's worker pool).
+ */
+typedef struct bittern_context bittern_context;
+
+typedef struct bittern_context_params {
+    uint32_t size;           /* sizeof(bittern_context_params), set by the default function */
+    uint32_t n_ctx;          /* positions of the KV cache; 0: the model's context length */
+    bool     logits_all;     /* keep logits for every token of a decode call, not just the last */
+} bittern_context_params;
+
+/* Defaults: size set, n_ctx 0, logits_all false. */
+bittern_context_params bittern_context_default_params(void);
+/* Creates an empty context (position 0) on model m; on success *out is a new handle, freed with
+   bittern_context_free. The KV cache (n_layer x n_ctx x 2 x n_head_kv x head_dim floats) is allocated
+   now. Errors: NULL/dead model, NULL out, bad params size -> INVALID_ARGUMENT; the cache too large ->
+   OUT_OF_MEMORY. */
+bittern_status bittern_context_create(bittern_model *m, const bittern_context_params *params,
+                                      bittern_context **out);
+/* Releases the context (and its reference to the model). NULL is a no-op; a handle that is not live is
+   ignored. Must not race with another call on the same context. */
+void bittern_context_free(bittern_context *ctx);
+/* Appends n tokens at the current position (a prefill when n > 1) and computes the logits of the last
+   one (of every one with logits_all). Errors: NULL/dead ctx, NULL tokens, n = 0, a token outside
+   [0, n_vocab) -> INVALID_ARGUMENT; position + n > n_ctx -> CONTEXT_FULL. On any of these errors the
+   context is unchanged (position, cache and the last call's logits). */
+bittern_status bittern_decode(bittern_context *ctx, const int32_t *tokens, size_t n);
+/* The logits (n_vocab floats) of token i of the last decode call: i = -1 or i = n-1 (the last token)
+   always; other i in [0, n) only with logits_all. Owned by the context, valid until the next decode,
+   reset, truncate or free of that context. NULL (with a message) for a NULL/dead ctx, before any
+   decode (or after a reset/truncate), or for an i whose logits were not kept. */
+const float *bittern_logits(bittern_context *ctx, int32_t i);
+/* Forgets every token: position 0, no logits (the cache memory is kept for reuse).
+   Errors: NULL/dead ctx -> INVALID_ARGUMENT. */
+bittern_status bittern_context_reset(bittern_context *ctx);
+/* Keeps the first n_tokens tokens of the cache and drops the rest (to re-decode from there); the kept
+   logits are dropped too (bittern_logits is NULL until the next decode). n_tokens equal to the current
+   position drops nothing but the logits. Errors: NULL/dead ctx, or n_tokens greater than the number of
+   tokens in the cache -> INVALID_ARGUMENT (the context is then unchanged). */
+bittern_status bittern_context_truncate(bittern_context *ctx, uint32_t n_tokens);
 
 #ifdef __cplusplus
 }

@@ -11,5 +11,9 @@ echo "== test_api"
 env -u BITTERN_PLUGIN_PATH -u BITTERN_BACKEND -u BITTERN_TOPOLOGY \
     "$root/build/tests/test_api" "$root/build/tests/plugins"
 
+echo "== test_model"
+env -u BITTERN_PLUGIN_PATH -u BITTERN_BACKEND -u BITTERN_TOPOLOGY \
+    "$root/build/tests/test_model" "$root/Tests/BitternTests/Fixtures/tiny_bitnet.gguf"
+
 echo "== examples/c/matvec"
 "$root/build/examples/matvec"

@@ -37,13 +37,20 @@ public final class BitNetModel: @unchecked Sendable {
     public let headTied: Bool
     public let layers: [BitNetLayer]
     public let outputNorm: [Float]
+    /// The file's tensor infos (name, dims, type), in file order.
+    public let tensors: [GGUFTensorInfo]
 
     /// Loads every tensor. Missing tensors, wrong shapes and unsupported types are format errors that name
     /// the tensor. The file's pages of each ternary tensor are released once it is packed.
-    public init(path: String, runtime: Runtime, decodeOptions: TernaryDecodeOptions = TernaryDecodeOptions()) throws {
+    /// `progress`, when given, is called on the loading thread with fractions increasing from 0 to 1
+    /// (0 once the header is read, after the embeddings and after each layer, 1 last, on success only).
+    public init(path: String, runtime: Runtime, decodeOptions: TernaryDecodeOptions = TernaryDecodeOptions(),
+                progress: ((Float) -> Void)? = nil) throws {
         let f = try GGUFFile(path: path)
         let hp = try Hyperparameters(gguf: f)
+        progress?(0)
         self.path = path
+        self.tensors = f.tensors
         self.hparams = hp
         self.runtime = runtime
         let (embd, ffn, kv, vocab) = (hp.embeddingLength, hp.feedForwardLength, hp.kvDim, hp.vocabSize)
@@ -91,6 +98,8 @@ public final class BitNetModel: @unchecked Sendable {
             head = embedding
             headTied = true
         }
+        // Embeddings and head: the first 5%; layers share the next 94%; output_norm and the rest, 1%.
+        progress?(0.05)
         var layers = [BitNetLayer]()
         layers.reserveCapacity(hp.blockCount)
         for l in 0..<hp.blockCount {
@@ -107,9 +116,11 @@ public final class BitNetModel: @unchecked Sendable {
                 up: try projection(p + "ffn_up.weight", rows: ffn, cols: embd),
                 ffnSubNorm: try vector(p + "ffn_sub_norm.weight", ffn),
                 down: try projection(p + "ffn_down.weight", rows: embd, cols: ffn)))
+            progress?(0.05 + 0.94 * Float(l + 1) / Float(hp.blockCount))
         }
         self.layers = layers
         outputNorm = try vector("output_norm.weight", embd)
+        progress?(1)
     }
 
     /// Bytes of packed ternary weights.
