@@ -15,10 +15,11 @@ from ._lib import (E_CONTEXT_FULL, E_FORMAT, E_INTERNAL, E_INVALID_ARGUMENT, E_I
                    E_UNSUPPORTED, OK, BitternError, LibraryNotFoundError, check as _check, lib as _clib,
                    library_path)
 from .matrix import TernaryMatrix
+from .model import Context, Model
 from .runtime import Runtime, describe_default as describe
 
 __all__ = [
-    "BitternError", "LibraryNotFoundError", "Runtime", "TernaryMatrix", "abi_version", "backends", "describe",
+    "BitternError", "Context", "LibraryNotFoundError", "Model", "Runtime", "TernaryMatrix", "abi_version", "backends", "describe",
     "library_path", "load_plugin", "version", "OK", "E_INVALID_ARGUMENT", "E_IO", "E_FORMAT", "E_UNSUPPORTED",
     "E_OUT_OF_MEMORY", "E_INTERNAL", "E_CONTEXT_FULL",
 ]

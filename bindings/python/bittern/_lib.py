@@ -121,6 +121,7 @@ class RuntimeParams(Structure):
         ("backend", c_char_p),
         ("numa_policy", c_char_p),
         ("topology", c_char_p),
+        ("use_smt", c_int32),
     ]
 
 
@@ -128,6 +129,26 @@ class QuantParams(Structure):
     _fields_ = [
         ("size", c_uint32),
         ("zero_threshold", c_float),
+    ]
+
+
+PROGRESS_FN = ctypes.CFUNCTYPE(None, c_float, c_void_p)
+
+
+class ModelParams(Structure):
+    _fields_ = [
+        ("size", c_uint32),
+        ("head_type", c_char_p),
+        ("progress", PROGRESS_FN),
+        ("progress_user_data", c_void_p),
+    ]
+
+
+class ContextParams(Structure):
+    _fields_ = [
+        ("size", c_uint32),
+        ("n_ctx", c_uint32),
+        ("logits_all", c_bool),
     ]
 
 
@@ -172,6 +193,19 @@ _PROTOTYPES = {
     "bittern_matrix_shape": (status_t, [matrix_p, POINTER(c_size_t), POINTER(c_size_t), POINTER(c_float)]),
     "bittern_matrix_describe": (c_void_p, [matrix_p]),
     "bittern_matrix_free": (None, [matrix_p]),
+    # models and contexts
+    "bittern_model_default_params": (ModelParams, []),
+    "bittern_model_load": (status_t, [runtime_p, c_char_p, POINTER(ModelParams), POINTER(c_void_p)]),
+    "bittern_model_free": (None, [c_void_p]),
+    "bittern_model_describe": (c_void_p, [c_void_p]),
+    "bittern_model_n_vocab": (c_int32, [c_void_p]),
+    "bittern_context_default_params": (ContextParams, []),
+    "bittern_context_create": (status_t, [c_void_p, POINTER(ContextParams), POINTER(c_void_p)]),
+    "bittern_context_free": (None, [c_void_p]),
+    "bittern_decode": (status_t, [c_void_p, i32_p, c_size_t]),
+    "bittern_logits": (f32_p, [c_void_p, c_int32]),
+    "bittern_context_reset": (status_t, [c_void_p]),
+    "bittern_context_truncate": (status_t, [c_void_p, c_uint32]),
 }
 
 for _name, (_restype, _argtypes) in _PROTOTYPES.items():

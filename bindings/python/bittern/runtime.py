@@ -29,17 +29,19 @@ class Runtime(OwnedHandle):
     backend     kernel backend name, e.g. "scalar", "avx2" (see bittern.backends())
     numa_policy "partition", "replicate", "interleave" or "none"
     topology    an hwloc synthetic string ("pack:2 numa:2 core:8 pu:2") or the path of an hwloc XML file
+    use_smt     also run workers on SMT siblings (default: one worker per physical core)
 
     Use it as a context manager or call close(); matrices made with it stay valid after close()
     (the library keeps the runtime alive while a matrix uses it)."""
 
     _free = staticmethod(lib.bittern_runtime_free)
 
-    def __init__(self, n_threads=None, backend=None, numa_policy=None, topology=None):
+    def __init__(self, n_threads=None, backend=None, numa_policy=None, topology=None, use_smt=False):
         self._handle = None
         params = lib.bittern_runtime_default_params()
         if n_threads is not None:
             params.n_threads = int(n_threads)
+        params.use_smt = 1 if use_smt else 0
         # keep the encoded strings referenced until the call returns
         strings = (_encode(backend, "backend"), _encode(numa_policy, "numa_policy"),
                    _encode(topology, "topology", path=True))
