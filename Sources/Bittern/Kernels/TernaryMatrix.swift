@@ -40,6 +40,9 @@ public final class TernaryMatrix: @unchecked Sendable {
         let numaAllocated: Bool
     }
     let slices: [Slice]
+    /// Index into `slices` of each plan group's slice (nil: that group holds none). Fixed at creation,
+    /// so the per-product path does not search for it.
+    let sliceOfGroup: [Int?]
 
     /// One slice as placed, for reports and checks: its rows of the matrix, planned node and the worker
     /// group that computes it (nil: every worker).
@@ -145,6 +148,7 @@ public final class TernaryMatrix: @unchecked Sendable {
         self.backend = backend
         self.runtime = runtime
         self.slices = slices
+        sliceOfGroup = runtime.plan.groups.indices.map { g in slices.firstIndex { $0.group == g } }
         self.placement = runtime.numaPolicy
         // One copy of the weights (a replica counts once).
         self.packedBytes = runtime.numaPolicy == "replicate" ? slices[0].bytes : slices.reduce(0) { $0 + $1.bytes }
@@ -245,7 +249,7 @@ public final class TernaryMatrix: @unchecked Sendable {
         if runtime.numaPolicy == "partition" {
             // Each node's workers compute only the rows of their node's slice.
             let plan = runtime.plan
-            let groupSlice = plan.groups.indices.map { g in slices.firstIndex { $0.group == g } }
+            let groupSlice = sliceOfGroup
             let groupParts = plan.groups.indices.map { g in groupSlice[g].map { parts(slices[$0].rows, plan.groups[g].workers.count) } ?? 0 }
             // One slice for one worker: the caller (worker 0) computes it, if its group owns that slice.
             if slices.count == 1, let g = slices[0].group, g == plan.group(ofWorker: 0), groupParts[g] == 1 {
