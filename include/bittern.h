@@ -60,7 +60,8 @@ enum {
     BITTERN_E_UNSUPPORTED = -4,      /* valid request this CPU/OS/build cannot serve; plugin ABI mismatch */
     BITTERN_E_OUT_OF_MEMORY = -5,
     BITTERN_E_INTERNAL = -6,         /* a bug in Bittern: please report it */
-    BITTERN_E_CONTEXT_FULL = -7      /* a decode would pass the context length */
+    BITTERN_E_CONTEXT_FULL = -7,     /* a decode would pass the context length */
+    BITTERN_E_ABORTED = -8           /* the context's abort callback stopped a decode */
 };
 
 /* Message of the last failure on this thread ("no error" if none); never NULL. Owned by the library,
@@ -222,6 +223,11 @@ bittern_model_params bittern_model_default_params(void);
    "q8"/"f16" -> UNSUPPORTED; allocation failure -> OUT_OF_MEMORY. On error *out is unchanged. */
 bittern_status bittern_model_load(bittern_runtime *rt, const char *path, const bittern_model_params *params,
                                   bittern_model **out);
+/* The path of the bundled default model (a small BitNet b1.58 model trained for Bittern's demos and
+   tests): $BITTERN_MODEL when set, else bittern-demo.gguf in <dir>/../share/bittern/ or <dir>/, where
+   <dir> holds libbittern.so. A new string (free with bittern_string_free); NULL with BITTERN_E_IO and a
+   message listing the places searched when it is not found. */
+char *bittern_default_model_path(void);
 /* Releases the caller's reference. The model's memory goes when its last context is freed too.
    NULL is a no-op; a handle that is not live is ignored. */
 void bittern_model_free(bittern_model *m);
@@ -277,6 +283,172 @@ bittern_status bittern_context_reset(bittern_context *ctx);
    position drops nothing but the logits. Errors: NULL/dead ctx, or n_tokens greater than the number of
    tokens in the cache -> INVALID_ARGUMENT (the context is then unchanged). */
 bittern_status bittern_context_truncate(bittern_context *ctx, uint32_t n_tokens);
+
+/* Sets (or, with cb NULL, clears) a callback asked between tokens while this context decodes (prompt
+   tokens included); when it returns true the decode stops with BITTERN_E_ABORTED and the context is as it
+   was before that call. Called on the decoding thread. Errors: NULL/dead ctx -> INVALID_ARGUMENT. */
+typedef bool (*bittern_abort_callback)(void *user_data);
+bittern_status bittern_context_set_abort_callback(bittern_context *ctx, bittern_abort_callback cb, void *user_data);
+/* Tokens in the context's cache (its position), or -1 (with a message) for a NULL/dead ctx. */
+int32_t bittern_context_n_tokens(const bittern_context *ctx);
+
+/* =========================================================================================== text */
+/*
+ * Tokenizers are read from the GGUF file: byte-level BPE ("gpt2": GPT-2 / Llama-3 / 2B4T vocabularies,
+ * pre-tokenizer chosen by tokenizer.ggml.pre) and SentencePiece-style BPE with byte fallback ("llama").
+ * A model file without a tokenizer loads, but these functions then fail with BITTERN_E_UNSUPPORTED.
+ */
+
+/* Tokenizes len bytes of text (any bytes; text may be NULL only when len is 0). add_special adds BOS
+   (and EOS) as the vocabulary asks; parse_special turns the text of control tokens such as "<|eot_id|>"
+   into those tokens (user-defined tokens are always recognised).
+   returns the number of tokens written; if capacity is too small, -(number needed) and writes nothing;
+   INT32_MIN on error (see bittern_last_error) */
+int32_t bittern_tokenize(const bittern_model *m, const char *text, size_t len, bool add_special,
+                         bool parse_special, int32_t *tokens, int32_t capacity);
+/* bytes of the token's text (not NUL-terminated); -(needed) if cap too small; INT32_MIN on error */
+int32_t bittern_token_to_piece(const bittern_model *m, int32_t token, char *buf, int32_t cap);
+/* The text of n tokens (SentencePiece's added leading space removed; control tokens left out when
+   skip_special). Bytes written (not NUL-terminated), -(needed) if cap is too small, INT32_MIN on error.
+   The bytes may end inside a UTF-8 character if the tokens do; see bittern_detokenizer for streaming. */
+int32_t bittern_detokenize(const bittern_model *m, const int32_t *tokens, int32_t n, bool skip_special,
+                           char *buf, int32_t cap);
+/* Special tokens: the id, or -1 when the vocabulary has none (or m is not a live model with a tokenizer,
+   with a message). */
+int32_t bittern_token_bos(const bittern_model *m);
+int32_t bittern_token_eos(const bittern_model *m);
+int32_t bittern_token_eot(const bittern_model *m);
+/* True for tokens that end generation (EOS, end of turn); false otherwise and on error. */
+bool bittern_token_is_eog(const bittern_model *m, int32_t token);
+/* True for control tokens (BOS, EOS, chat markers); false otherwise and on error. */
+bool bittern_token_is_control(const bittern_model *m, int32_t token);
+
+/* A streaming detokenizer: feed tokens one by one and get text that is always valid UTF-8 (bytes of a
+   character split across tokens are held until it is complete; bytes that cannot complete one become
+   U+FFFD). */
+typedef struct bittern_detokenizer bittern_detokenizer;
+bittern_status bittern_detokenizer_create(const bittern_model *m, bool skip_special, bittern_detokenizer **out);
+/* The text token completes, NUL-terminated (possibly ""), owned by the detokenizer until its next call;
+   *len (may be NULL) receives its length. NULL (with a message) on error. token -1 flushes: whatever is
+   held, an incomplete character as U+FFFD, and the detokenizer starts over. */
+const char *bittern_detokenizer_push(bittern_detokenizer *d, int32_t token, size_t *len);
+void bittern_detokenizer_free(bittern_detokenizer *d);
+
+/* ======================================================================================= sampling */
+/*
+ * A sampler is a chain of stages (like llama.cpp's): each narrows or reshapes the candidate tokens; the
+ * last one draws or takes the best. It keeps the recent tokens (for penalties) and a random state seeded
+ * by `seed`: the same seed, model, prompt and parameters give the same text on every machine.
+ */
+typedef struct bittern_sampler bittern_sampler;
+
+#define BITTERN_SEED_RANDOM UINT64_MAX
+
+typedef struct bittern_sampler_params {
+    uint32_t size;              /* sizeof(bittern_sampler_params), set by the default function */
+    float    temperature;       /* 0.8; <= 0: greedy (only bias and penalties apply) */
+    int32_t  top_k;             /* 40; 0: off */
+    float    top_p;             /* 0.95; 1: off; in (0, 1] */
+    float    min_p;             /* 0.05; 0: off; in [0, 1] */
+    float    repeat_penalty;    /* 1.1; 1: off; > 0 */
+    float    frequency_penalty; /* 0 */
+    float    presence_penalty;  /* 0 */
+    int32_t  penalty_last_n;    /* 64 tokens (prompt included); -1: all; 0: no penalties */
+    uint64_t seed;              /* BITTERN_SEED_RANDOM: drawn from the system */
+} bittern_sampler_params;
+
+/* Defaults as above: the chain logit bias -> penalties -> top-k -> top-p -> min-p -> temperature -> draw. */
+bittern_sampler_params bittern_sampler_default_params(void);
+/* A sampler for model m's vocabulary with the chain params describe (NULL: defaults). Errors: NULL/dead
+   model, NULL out, a parameter out of range -> INVALID_ARGUMENT (the message names it). */
+bittern_status bittern_sampler_create(const bittern_model *m, const bittern_sampler_params *params,
+                                      bittern_sampler **out);
+/* An empty chain, to be composed with bittern_sampler_add_*; a chain that ends without greedy/dist
+   takes the most likely remaining token. */
+bittern_status bittern_sampler_create_chain(const bittern_model *m, uint64_t seed, bittern_sampler **out);
+bittern_status bittern_sampler_add_logit_bias(bittern_sampler *s, int32_t n, const int32_t *tokens, const float *bias);
+bittern_status bittern_sampler_add_penalties(bittern_sampler *s, int32_t last_n, float repeat, float frequency, float presence);
+bittern_status bittern_sampler_add_top_k(bittern_sampler *s, int32_t k);
+bittern_status bittern_sampler_add_top_p(bittern_sampler *s, float p);
+bittern_status bittern_sampler_add_min_p(bittern_sampler *s, float p);
+bittern_status bittern_sampler_add_temperature(bittern_sampler *s, float t);
+bittern_status bittern_sampler_add_greedy(bittern_sampler *s);
+bittern_status bittern_sampler_add_dist(bittern_sampler *s);
+/* Picks a token from the logits of token i of ctx's last decode (as bittern_logits). Does not accept it.
+   Returns the token, or a negative status (NULL/dead handles, no logits -> INVALID_ARGUMENT). */
+int32_t bittern_sampler_sample(bittern_sampler *s, bittern_context *ctx, int32_t i);
+/* Records a token in the penalty window. Errors: NULL/dead s, token outside the vocabulary. */
+bittern_status bittern_sampler_accept(bittern_sampler *s, int32_t token);
+/* Forgets the recorded tokens and restarts the random sequence from the seed. */
+bittern_status bittern_sampler_reset(bittern_sampler *s);
+void bittern_sampler_free(bittern_sampler *s);
+
+/* ===================================================================================== generation */
+
+typedef enum bittern_finish_reason {
+    BITTERN_FINISH_LENGTH = 0,        /* max_tokens reached */
+    BITTERN_FINISH_END = 1,           /* the model produced an end-of-generation token (not emitted) */
+    BITTERN_FINISH_STOP = 2,          /* a stop string appeared (it and what follows are not emitted) */
+    BITTERN_FINISH_CANCELLED = 3,     /* the callback returned false */
+    BITTERN_FINISH_CONTEXT_FULL = 4   /* no room for another token: reset or truncate the context */
+} bittern_finish_reason;
+
+typedef struct bittern_generate_result {
+    int32_t n_prompt_tokens;   /* prompt tokens decoded by this call */
+    int32_t n_reused_tokens;   /* prompt tokens found already in the context (chat) */
+    int32_t n_generated;       /* tokens sampled (an end-of-generation token included) */
+    int32_t finish_reason;     /* a bittern_finish_reason */
+    double  prefill_ms;        /* decoding the prompt */
+    double  decode_ms;         /* sampling and decoding the reply */
+} bittern_generate_result;
+
+/* Text of the reply as it is produced: always whole UTF-8 characters (text[len] is NUL); token is the
+   token that completed it, or -1 for the text flushed at the end. len may be 0. Return false to stop. */
+typedef bool (*bittern_text_callback)(const char *text, size_t len, int32_t token, void *user_data);
+
+typedef struct bittern_generate_params {
+    uint32_t size;                   /* sizeof(bittern_generate_params), set by the default function */
+    int32_t  max_tokens;             /* 256; -1: until the context is full */
+    bittern_sampler_params sampling; /* the sampler to build when `sampler` is NULL */
+    bittern_sampler *sampler;        /* NULL, or a sampler (chain) of the caller's to use and update */
+    const char *const *stop;         /* n_stop stop strings (may be NULL when n_stop is 0) */
+    int32_t  n_stop;
+    bool     parse_special;          /* generate: turn special-token text in the prompt into tokens */
+    bittern_generate_result *result; /* NULL, or filled on success */
+} bittern_generate_params;
+
+/* Defaults: max_tokens 256, sampling = bittern_sampler_default_params(), no sampler, no stop strings,
+   parse_special false, result NULL. */
+bittern_generate_params bittern_generate_default_params(void);
+/* Continues the context with the prompt (BOS first when the context is empty and the vocabulary asks for
+   it), then samples up to max_tokens tokens, decoding each, and streams the text to cb (may be NULL).
+   The context keeps prompt and reply (minus a final end-of-generation token), so a later call continues
+   it. Errors: NULL/dead ctx, NULL prompt, bad params -> INVALID_ARGUMENT; a prompt longer than the room
+   left -> CONTEXT_FULL (context unchanged); no tokenizer -> UNSUPPORTED; the abort callback ->
+   ABORTED. Reaching the context's end during the reply is not an error: finish_reason says so. */
+bittern_status bittern_generate(bittern_context *ctx, const char *prompt, const bittern_generate_params *params,
+                                bittern_text_callback cb, void *user_data);
+
+/* ============================================================================================ chat */
+
+typedef struct bittern_chat_message {
+    const char *role;      /* "system", "user" or "assistant" */
+    const char *content;
+} bittern_chat_message;
+
+/* The prompt text of a conversation in a chat format: template_name "bitnet" (2B4T: "System: ..." /
+   "User: ..." / "Assistant: ..." turns ending in <|eot_id|>), "llama3" or "chatml"; NULL: the family
+   recognised from the file's tokenizer.chat_template. With add_assistant_prompt it ends where the
+   assistant's reply starts. A new string (free with bittern_string_free), NULL with a message on error
+   (unknown role or template -> INVALID_ARGUMENT; no or unrecognised template in the file -> UNSUPPORTED). */
+char *bittern_chat_render(const bittern_model *m, const char *template_name, const bittern_chat_message *messages,
+                          size_t n, bool add_assistant_prompt);
+/* Generates the assistant's next reply to the conversation (the last message is usually the user's).
+   The rendered conversation is compared with the tokens already in ctx and only the part after their
+   common prefix is decoded, so calling this again with the reply and a new user message appended reuses
+   the cache. Stops at the end-of-turn token. Errors as bittern_generate and bittern_chat_render. */
+bittern_status bittern_chat(bittern_context *ctx, const char *template_name, const bittern_chat_message *messages,
+                            size_t n, const bittern_generate_params *params, bittern_text_callback cb, void *user_data);
 
 #ifdef __cplusplus
 }

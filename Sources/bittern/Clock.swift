@@ -78,7 +78,7 @@ func pad(_ s: String, _ width: Int, left: Bool = false) -> String {
 }
 
 /// Prints to stderr (fd 2) without Foundation.
-func printError(_ s: String) {
-    let line = s + "\n"
+func printError(_ s: String, newline: Bool = true) {
+    let line = newline ? s + "\n" : s
     _ = line.withCString { write(2, $0, strlen($0)) }
 }

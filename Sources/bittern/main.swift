@@ -3,11 +3,17 @@ import Bittern
 import Glibc
 #endif
 
-// The `bittern` command. Subcommands: info, backends, bench (kernels, sparse, topology), topology, version.
+// The `bittern` command. Subcommands: run, chat, perplexity, tokenize, info, backends, bench (kernels,
+// sparse, topology), topology, version.
 let usage = """
-usage: bittern <command> [options]
+usage: bittern <command> [options]     (bittern <command> --help for a command's options)
 
 commands:
+  run -p PROMPT [-m FILE]   generate text (default model: the bundled demo model)
+  chat [-m FILE]            interactive chat in the model's chat format
+  perplexity -f TEXT        perplexity of a model on a text file
+  tokenize -p TEXT          the tokens of a text
+  info FILE [--json]        a model file: architecture, sizes, tensor types, tokenizer, chat template
   info [--pretty]           the runtime's decisions as JSON (CPU features, backends, threads, topology)
   backends                  every backend, whether it runs here, and why not
   bench kernels [options]   GEMV/GEMM speed per backend on BitNet 2B4T shapes, then a streaming run
@@ -44,16 +50,32 @@ environment: BITTERN_BACKEND, BITTERN_PLUGIN_PATH, BITTERN_TOPOLOGY (see include
 """
 
 func runCLI(_ argv: [String]) throws -> Int32 {
-    let args = try Arguments(argv, valued: ["backend", "tokens", "threads", "stream-mb", "llamacpp-lib", "layers",
-                                             "topology", "numa-policy", "rows", "cols"])
-    guard let command = args.positional.first else {
-        print(usage)
-        return args.flags.contains("help") ? 0 : 2
+    guard let command = argv.first, !command.hasPrefix("-") || command == "--help" || command == "-h" else {
+        if argv.isEmpty { print(usage); return 2 }
+        throw UsageError("expected a command before '\(argv[0])'")
     }
+    let rest = Array(argv.dropFirst())
+    switch command {
+    case "run": return try runCommand(rest)
+    case "chat": return try chatCommand(rest)
+    case "perplexity": return try perplexityCommand(rest)
+    case "tokenize": return try tokenizeCommand(rest)
+    case "--help", "-h", "help": print(usage); return 0
+    default: break
+    }
+    let args = try Arguments(argv, valued: ["backend", "tokens", "threads", "stream-mb", "llamacpp-lib", "layers",
+                                             "topology", "numa-policy", "rows", "cols"],
+                             flags: ["pretty", "json", "quick", "stream-only", "smt", "placement"])
+    if args.flags.contains("help") { print(usage); return 0 }
     switch command {
     case "version":
         print(Version.string)
     case "info":
+        if args.positional.count >= 2 {
+            guard args.positional.count == 2 else { throw UsageError("info: expected one model file") }
+            try modelInfo(args.positional[1], json: args.flags.contains("json"))
+            return 0
+        }
         var p = RuntimeParams()
         p.backend = args.options["backend"]
         p.threads = try args.int("threads") ?? 0
@@ -135,8 +157,6 @@ func runCLI(_ argv: [String]) throws -> Int32 {
             if let m = placed { print(placementText(m), terminator: "") }
         }
         withExtendedLifetime(placed) {}
-    case "help":
-        print(usage)
     default:
         throw UsageError("unknown command '\(command)'")
     }
@@ -146,7 +166,8 @@ func runCLI(_ argv: [String]) throws -> Int32 {
 do {
     exit(try runCLI(Array(CommandLine.arguments.dropFirst())))
 } catch let e as UsageError {
-    printError("bittern: \(e.description)\n\n\(usage)")
+    let cmd = CommandLine.arguments.dropFirst().first.map { $0.hasPrefix("-") ? "" : " " + $0 } ?? ""
+    printError("bittern: \(e.description) (see 'bittern\(cmd) --help')")
     exit(2)
 } catch let e as BitternError {
     printError("bittern: \(e.message)")

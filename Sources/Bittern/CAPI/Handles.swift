@@ -7,7 +7,7 @@ import BitternSupport
 /// already freed, or of another type) is refused before it is dereferenced, so misuse is an error,
 /// not a crash or a read of freed memory.
 enum Handles {
-    enum Kind { case runtime, matrix, model, context }
+    enum Kind { case runtime, matrix, model, context, sampler, detokenizer }
 
     private static let lock = Lock()
     nonisolated(unsafe) private static var live: [UnsafeMutableRawPointer: Kind] = [:]

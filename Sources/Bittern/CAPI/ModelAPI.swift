@@ -52,13 +52,18 @@ func model(_ m: OpaquePointer?) throws -> BitNetModel {
     try Handles.resolve(m, as: BitNetModel.self, kind: .model, what: "model")
 }
 
+@_cdecl("bittern_default_model_path")
+public func bittern_default_model_path() -> UnsafeMutablePointer<CChar>? {
+    do { return capiString(try DefaultModel.path()) } catch { capiFail(error); return nil }
+}
+
 @_cdecl("bittern_model_free")
 public func bittern_model_free(_ m: OpaquePointer?) {
     Handles.release(m, kind: .model)
 }
 
 extension BitNetModel {
-    var json: JSON {
+    public var json: JSON {
         let hp = hparams
         return .object([
             ("architecture", .string(hp.architecture)),
@@ -118,6 +123,13 @@ final class CContext {
                                "context full: \(ctx.position) tokens + \(count) new > n_ctx \(ctx.nCtx)")
         }
         try ctx.decode(tokens: Array(UnsafeBufferPointer(start: tokens, count: Int(count))))
+        captureLogits()
+    }
+
+    /// Copies the context's last logits to the stable buffer (after a decode, or a generation that
+    /// decoded through the ModelContext directly).
+    func captureLogits() {
+        guard ctx.logitsCount > 0 else { hasLogits = false; return }
         let logits = ctx.logits
         if logits.count > capacity {
             buffer?.deallocate()

@@ -18,7 +18,12 @@ public final class ModelContext: @unchecked Sendable {
     /// Keep the logits of every token of a decode call (else only the last).
     public let logitsAll: Bool
     /// Tokens in the KV cache.
-    public private(set) var position = 0
+    public var position: Int { tokens.count }
+    /// The tokens in the KV cache, in order (so a new prompt can reuse a common prefix).
+    public private(set) var tokens: [Int32] = []
+    /// Asked between tokens during decode; returning true stops the decode (BITTERN_E_ABORTED) and leaves
+    /// the context as it was before that call.
+    public var shouldAbort: (() -> Bool)?
     /// Logits of the last decode call: n x vocab with logitsAll, else 1 x vocab (the last token).
     public private(set) var logits: [Float] = []
     public private(set) var logitsCount = 0
@@ -49,7 +54,7 @@ public final class ModelContext: @unchecked Sendable {
 
     /// Forgets every token.
     public func reset() {
-        position = 0
+        tokens.removeAll(keepingCapacity: true)
         logits = []
         logitsCount = 0
     }
@@ -59,7 +64,9 @@ public final class ModelContext: @unchecked Sendable {
         guard pos >= 0, pos <= position else {
             throw BitternError.invalidArgument("cannot truncate to position \(pos): the context holds \(position) tokens")
         }
-        position = pos
+        tokens.removeSubrange(pos...)
+        logits = []
+        logitsCount = 0
     }
 
     /// Logits (vocab floats) of token i of the last decode call; i = -1 is the last one. Other tokens
@@ -99,9 +106,14 @@ public final class ModelContext: @unchecked Sendable {
         }
         let vocab = hp.vocabSize
         var out = [Float](repeating: 0, count: (logitsAll ? tokens.count : 1) * vocab)
+        let start = position
         for (i, t) in tokens.enumerated() {
+            if let abort = shouldAbort, abort() {
+                self.tokens.removeSubrange(start...)
+                throw BitternError(Status.aborted, "decode aborted by the abort callback after \(i) of \(tokens.count) tokens; the context is as before the call")
+            }
             try step(token: Int(t), pos: position)
-            position += 1
+            self.tokens.append(t)
             if logitsAll || i == tokens.count - 1 {
                 let row = logitsAll ? i : 0
                 out.withUnsafeMutableBufferPointer { o in head(into: o.baseAddress! + row * vocab) }

@@ -39,6 +39,10 @@ public final class BitNetModel: @unchecked Sendable {
     public let outputNorm: [Float]
     /// The file's tensor infos (name, dims, type), in file order.
     public let tensors: [GGUFTensorInfo]
+    /// The tokenizer the file describes; nil when it has none.
+    public let tokenizer: Tokenizer?
+    /// `tokenizer.chat_template` (Jinja), when present.
+    public let chatTemplate: String?
 
     /// Loads every tensor. Missing tensors, wrong shapes and unsupported types are format errors that name
     /// the tensor. The file's pages of each ternary tensor are released once it is packed.
@@ -48,6 +52,12 @@ public final class BitNetModel: @unchecked Sendable {
                 progress: ((Float) -> Void)? = nil) throws {
         let f = try GGUFFile(path: path)
         let hp = try Hyperparameters(gguf: f)
+        let tok = try Tokenizer.load(f)
+        if let t = tok, t.count > hp.vocabSize {
+            throw BitternError.format("\(path): the tokenizer has \(t.count) tokens, more than the model's vocabulary of \(hp.vocabSize)")
+        }
+        tokenizer = tok
+        chatTemplate = try f.string("tokenizer.chat_template")
         progress?(0)
         self.path = path
         self.tensors = f.tensors

@@ -28,4 +28,5 @@ public enum Status {
     public static let outOfMemory: Int32 = -5
     public static let internalError: Int32 = -6
     public static let contextFull: Int32 = -7
+    public static let aborted: Int32 = -8
 }

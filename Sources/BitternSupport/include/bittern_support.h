@@ -40,6 +40,10 @@ int bts_current_cpu(void);
 void *bts_aligned_alloc(size_t alignment, size_t size); /* NULL on failure or size 0 */
 void bts_aligned_free(void *p);
 
+/* Path of the executable or shared library that contains `address` (as the loader recorded it), or
+   NULL. Used to find files installed next to libbittern.so. */
+const char *bts_image_path(const void *address);
+
 #ifdef __cplusplus
 }
 #endif
