@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the shipped artifacts into build/:
 #   build/lib/libbittern.so -> libbittern.so.0 -> libbittern.so.0.1.0   (Swift runtime linked in)
-#   build/bin/bittern (and bittern-cli), build/include/ (the public headers)
+#   build/bin/bittern (and bittern-cli), build/include/ (the public headers),
+#   build/share/bittern/bittern-demo.gguf (the bundled default model)
 # The release build uses -static-stdlib so neither the library nor the CLI needs a Swift toolchain.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,4 +20,7 @@ ln -sf libbittern.so.0 build/lib/libbittern.so
 cp -f "$bin/bittern-cli" build/bin/bittern-cli
 ln -sf bittern-cli build/bin/bittern
 cp -f include/bittern.h include/bittern_kernel.h build/include/
+# The bundled default model, where the library and the CLI look for it (<bin or lib>/../share/bittern).
+mkdir -p build/share/bittern
+cp -f models/bittern-demo.gguf build/share/bittern/
 echo "built: build/lib/libbittern.so.$version, build/bin/bittern"

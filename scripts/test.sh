@@ -74,6 +74,7 @@ BITTERN_PLUGIN_PATH=build/tests/plugins/scalar_plugin.so build/bin/bittern backe
 # the planner at scale: 128 workers on 4 synthetic nodes, each computing only its node's rows
 build/bin/bittern bench topology --topology "pack:2 numa:2 l3:1 core:32 pu:2" | tail -1 | grep -q "topology bench: ok"
 echo "CLI: ok"
+./scripts/test_cli.sh
 
 echo "== Python bindings"
 python3 -m pip install -q --disable-pip-version-check pytest

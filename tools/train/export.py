@@ -100,11 +100,38 @@ def write_gguf(path, model, cfg, tok_spec, meta):
     w.close()
 
 
+def tok_spec_special(spec, content):
+    return next(a["id"] for a in spec["added_tokens"] if a["content"] == content)
+
+
 def heldout_text(valid_path, chars):
     with open(valid_path, encoding="utf-8") as f:
         text = f.read()
     cut = text.rfind("\n", 0, chars)
     return text[:cut + 1] if cut > 0 else text[:chars]
+
+
+GREEDY_PROMPTS = ["It is a truth universally acknowledged", "In the beginning", "Call me Ishmael."]
+GREEDY_TOKENS = 32
+
+
+def greedy_reference(model, tok, bos):
+    """PyTorch's greedy continuation of each prompt and, per step, the gap between its two best logits
+    (Bittern must agree up to the first step where that gap is small enough for one int8 rounding to flip)."""
+    lines = []
+    for prompt in GREEDY_PROMPTS:
+        ids = [bos] + tok.encode(prompt, add_special_tokens=False).ids
+        out, gaps = [], []
+        with torch.no_grad():
+            for _ in range(GREEDY_TOKENS):
+                logits = model(torch.tensor([ids + out]))[0, -1]
+                top2 = torch.topk(logits, 2).values
+                out.append(int(torch.argmax(logits)))
+                gaps.append(float(top2[0] - top2[1]))
+        lines.append("prompt " + " ".join(map(str, ids)))
+        lines.append("greedy " + " ".join(map(str, out)))
+        lines.append("gap " + " ".join(f"{g:.5f}" for g in gaps))
+    return "\n".join(lines) + "\n"
 
 
 def main():
@@ -142,6 +169,9 @@ def main():
     nll, count = sequence_nll(model, chunks)
     full = eval_chunks(np.fromfile(os.path.join(args.data, "valid.bin"), dtype=np.uint16).astype(np.int64), EVAL_CHUNK)
     nll_full, count_full = sequence_nll(model, full)
+    with open(base + ".greedy.txt", "w") as f:
+        f.write("# tools/train/export.py: PyTorch greedy continuations of the exported weights (embedding as F16)\n")
+        f.write(greedy_reference(model, tok, tok_spec_special(tok_spec, "<|begin_of_text|>")))
     with open(args.out, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     result = {
