@@ -209,3 +209,26 @@ enum DemoModel {
         for t in ChatTemplate.allCases { #expect(ChatTemplate.detect(t.jinja) == t) }
     }
 }
+
+@Suite struct BatchedPrefillTests {
+    /// A prefill runs GEMMs over batches of tokens; the integer products are exact and every float step is
+    /// per row, so it must give bit for bit the logits of decoding the tokens one at a time.
+    @Test func batchEqualsTokenByToken() throws {
+        let model = DemoModel.shared
+        let tok = try #require(model.tokenizer)
+        let text = String(repeating: "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. ", count: 4)
+        let ids = Array(tok.encode(text).prefix(ModelContext.maxBatch + 17))   // more than one batch
+        #expect(ids.count > ModelContext.maxBatch)
+        let batched = try model.makeContext(nCtx: 256, logitsAll: true)
+        try batched.decode(tokens: ids)
+        let single = try model.makeContext(nCtx: 256)
+        for (i, t) in ids.enumerated() {
+            let l = try single.decode(tokens: [t])
+            let b = Array(try batched.logits(at: i))
+            #expect(l.map(\.bitPattern) == b.map(\.bitPattern), "token \(i)")
+            if l != b { break }
+        }
+        // and continuing after a batch equals continuing after single steps
+        #expect(try batched.decode(tokens: [5]).map(\.bitPattern) == (try single.decode(tokens: [5])).map(\.bitPattern))
+    }
+}

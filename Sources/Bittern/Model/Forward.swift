@@ -8,9 +8,11 @@ import BitternKernels
 /// One sequence being decoded with a shared BitNetModel: its KV cache, position and last logits.
 /// Used by one thread at a time.
 ///
-/// First version, plainly: tokens are processed one at a time (a prefill of n tokens is n GEMVs, not
-/// the GEMM kernels), the KV cache is F32, and the float parts (RMSNorm, RoPE, softmax, attention,
-/// head) are plain Swift; DESIGN.md wants those float kernels in C (BitternKernels) later.
+/// A decode call runs its tokens in batches of up to `maxBatch`: each projection is one GEMM over the
+/// batch (the int8 quantization of every row is the same as for a single token, and the integer products
+/// are exact, so a batch computes bit for bit what token-by-token decoding computes); attention then runs
+/// token by token over the causal prefix. The KV cache is F32, and the float parts (RMSNorm, RoPE,
+/// softmax, attention, head) are plain Swift; DESIGN.md wants those float kernels in C later.
 public final class ModelContext: @unchecked Sendable {
     public let model: BitNetModel
     public let cache: KVCache
@@ -28,10 +30,15 @@ public final class ModelContext: @unchecked Sendable {
     public private(set) var logits: [Float] = []
     public private(set) var logitsCount = 0
 
-    // Scratch, one token.
-    private var h: [Float], x: [Float], q: [Float], kv: [Float], att: [Float], proj: [Float]
-    private var gate: [Float], up: [Float], scores: [Float]
-    private var acc: [Int32]
+    /// Tokens per forward batch (bounds the scratch: maxBatch x n_ff floats and int32s).
+    public static let maxBatch = 64
+
+    // Scratch for a batch of up to `capacity` tokens, rows of the model's dimensions.
+    private var capacity = 0
+    private var h: [Float] = [], x: [Float] = [], q: [Float] = [], att: [Float] = [], proj: [Float] = []
+    private var k: [Float] = [], v: [Float] = [], gate: [Float] = [], up: [Float] = []
+    private var acc: [Int32] = []
+    private var scores: [Float]
 
     /// nCtx 0: the model's context length.
     public init(model: BitNetModel, nCtx: Int = 0, logitsAll: Bool = false) throws {
@@ -42,14 +49,23 @@ public final class ModelContext: @unchecked Sendable {
         self.nCtx = n
         self.logitsAll = logitsAll
         cache = try KVCache(layers: hp.blockCount, nCtx: n, kvDim: hp.kvDim)
-        let e = hp.embeddingLength, f = hp.feedForwardLength
-        h = [Float](repeating: 0, count: e)
-        x = h; q = h; att = h; proj = h
-        kv = [Float](repeating: 0, count: hp.kvDim)
-        gate = [Float](repeating: 0, count: f)
-        up = gate
         scores = [Float](repeating: 0, count: n)
-        acc = [Int32](repeating: 0, count: max(e, f))
+        reserve(1)
+    }
+
+    /// Grows the batch scratch to n tokens.
+    private func reserve(_ n: Int) {
+        guard n > capacity else { return }
+        let hp = model.hparams
+        let e = hp.embeddingLength, f = hp.feedForwardLength, kvd = hp.kvDim
+        h = [Float](repeating: 0, count: n * e)
+        x = h; q = h; att = h; proj = h
+        k = [Float](repeating: 0, count: n * kvd)
+        v = k
+        gate = [Float](repeating: 0, count: n * f)
+        up = gate
+        acc = [Int32](repeating: 0, count: n * max(e, f))
+        capacity = n
     }
 
     /// Forgets every token.
@@ -107,17 +123,30 @@ public final class ModelContext: @unchecked Sendable {
         let vocab = hp.vocabSize
         var out = [Float](repeating: 0, count: (logitsAll ? tokens.count : 1) * vocab)
         let start = position
-        for (i, t) in tokens.enumerated() {
+        var i = 0
+        while i < tokens.count {
             if let abort = shouldAbort, abort() {
                 self.tokens.removeSubrange(start...)
                 throw BitternError(Status.aborted, "decode aborted by the abort callback after \(i) of \(tokens.count) tokens; the context is as before the call")
             }
-            try step(token: Int(t), pos: position)
-            self.tokens.append(t)
-            if logitsAll || i == tokens.count - 1 {
-                let row = logitsAll ? i : 0
-                out.withUnsafeMutableBufferPointer { o in head(into: o.baseAddress! + row * vocab) }
+            // Batches of maxBatch, and of one token when an abort callback wants to be asked per token.
+            let n = shouldAbort == nil ? min(Self.maxBatch, tokens.count - i) : 1
+            let batch = tokens[i..<(i + n)]
+            do {
+                try forward(batch, pos0: position)
+            } catch {
+                self.tokens.removeSubrange(start...)
+                throw error
             }
+            self.tokens.append(contentsOf: batch)
+            let e = hp.embeddingLength
+            out.withUnsafeMutableBufferPointer { o in
+                for r in 0..<n where logitsAll || i + r == tokens.count - 1 {
+                    let row = logitsAll ? i + r : 0
+                    head(row: r, embd: e, into: o.baseAddress! + row * vocab)
+                }
+            }
+            i += n
         }
         logits = out
         logitsCount = logitsAll ? tokens.count : 1
@@ -125,101 +154,123 @@ public final class ModelContext: @unchecked Sendable {
         return Array(logits[((logitsCount - 1) * vocab)...])
     }
 
-    // MARK: - one token
+    // MARK: - a batch of tokens
 
-    private func step(token: Int, pos: Int) throws {
+    /// Runs tokens at positions pos0..<pos0+n through every layer, leaving each token's final hidden
+    /// state in h (row r) and its keys and values in the cache.
+    private func forward(_ tokens: ArraySlice<Int32>, pos0: Int) throws {
         let hp = model.hparams
+        let n = tokens.count
         let e = hp.embeddingLength, ffn = hp.feedForwardLength, kvd = hp.kvDim
         let eps = hp.rmsEpsilon
+        reserve(n)
         model.embedding.withUnsafeBufferPointer { emb in
             h.withUnsafeMutableBufferPointer { hb in
-                hb.baseAddress!.update(from: emb.baseAddress! + token * e, count: e)
+                for (r, t) in tokens.enumerated() {
+                    (hb.baseAddress! + r * e).update(from: emb.baseAddress! + Int(t) * e, count: e)
+                }
             }
         }
         for (l, L) in model.layers.enumerated() {
             // attention
-            rmsNorm(h, L.attnNorm, eps, into: &x)
-            let xa = try quantize(x)
+            rmsNormRows(h, L.attnNorm, eps, n: n, dim: e, into: &x)
+            let xa = try quantize(x, n: n, dim: e)
             defer { xa.deallocate() }
             try bitLinear(L.q, xa, into: &q)
-            try bitLinear(L.k, xa, into: &kv)
-            let kp = cache.keys(l, pos), vp = cache.values(l, pos)
-            kv.withUnsafeBufferPointer { kp.update(from: $0.baseAddress!, count: kvd) }
-            try bitLinear(L.v, xa, into: &kv)
-            kv.withUnsafeBufferPointer { vp.update(from: $0.baseAddress!, count: kvd) }
-            q.withUnsafeMutableBufferPointer { rope($0.baseAddress!, heads: hp.headCount, pos: pos) }
-            rope(kp, heads: hp.headCountKV, pos: pos)
-            attention(layer: l, pos: pos)
-            rmsNorm(att, L.attnSubNorm, eps, into: &x)
-            let aa = try quantize(x)
+            try bitLinear(L.k, xa, into: &k)
+            try bitLinear(L.v, xa, into: &v)
+            for r in 0..<n {
+                let pos = pos0 + r
+                let kp = cache.keys(l, pos), vp = cache.values(l, pos)
+                k.withUnsafeBufferPointer { kp.update(from: $0.baseAddress! + r * kvd, count: kvd) }
+                v.withUnsafeBufferPointer { vp.update(from: $0.baseAddress! + r * kvd, count: kvd) }
+                q.withUnsafeMutableBufferPointer { rope($0.baseAddress! + r * e, heads: hp.headCount, pos: pos) }
+                rope(kp, heads: hp.headCountKV, pos: pos)
+            }
+            for r in 0..<n { attention(layer: l, row: r, pos: pos0 + r) }
+            rmsNormRows(att, L.attnSubNorm, eps, n: n, dim: e, into: &x)
+            let aa = try quantize(x, n: n, dim: e)
             defer { aa.deallocate() }
             try bitLinear(L.o, aa, into: &proj)
-            for i in 0..<e { h[i] += proj[i] }
+            for i in 0..<(n * e) { h[i] += proj[i] }
 
             // feed-forward
-            rmsNorm(h, L.ffnNorm, eps, into: &x)
-            let xf = try quantize(x)
+            rmsNormRows(h, L.ffnNorm, eps, n: n, dim: e, into: &x)
+            let xf = try quantize(x, n: n, dim: e)
             defer { xf.deallocate() }
             try bitLinear(L.gate, xf, into: &gate)
             try bitLinear(L.up, xf, into: &up)
             switch hp.activation {
             case .relu2:
-                for i in 0..<ffn {
+                for i in 0..<(n * ffn) {
                     let g = max(gate[i], 0)
                     gate[i] = (g * g) * up[i]
                 }
             case .silu:
-                for i in 0..<ffn {
+                for i in 0..<(n * ffn) {
                     let g = gate[i]
                     gate[i] = (g / (1 + expf(-g))) * up[i]
                 }
             }
-            rmsNorm(gate, L.ffnSubNorm, eps, into: &up)
-            let fd = try quantize(up)
+            rmsNormRows(gate, L.ffnSubNorm, eps, n: n, dim: ffn, into: &up)
+            let fd = try quantize(up, n: n, dim: ffn)
             defer { fd.deallocate() }
             try bitLinear(L.down, fd, into: &proj)
-            for i in 0..<e { h[i] += proj[i] }
+            for i in 0..<(n * e) { h[i] += proj[i] }
         }
     }
 
-    /// logits = head . (rmsnorm(h) * output_norm)
-    private func head(into out: UnsafeMutablePointer<Float>) {
+    /// logits = head . (rmsnorm(h row) * output_norm)
+    private func head(row r: Int, embd e: Int, into out: UnsafeMutablePointer<Float>) {
         let hp = model.hparams
-        let e = hp.embeddingLength
-        rmsNorm(h, model.outputNorm, hp.rmsEpsilon, into: &x)
+        h.withUnsafeBufferPointer { hb in
+            x.withUnsafeMutableBufferPointer { xb in
+                rmsNorm(hb.baseAddress! + r * e, model.outputNorm, hp.rmsEpsilon, dim: e, into: xb.baseAddress!)
+            }
+        }
         model.head.withUnsafeBufferPointer { w in
             x.withUnsafeBufferPointer { y in
-                for r in 0..<hp.vocabSize { out[r] = dot(w.baseAddress! + r * e, y.baseAddress!, e) }
+                for t in 0..<hp.vocabSize { out[t] = dot(w.baseAddress! + t * e, y.baseAddress!, e) }
             }
         }
     }
 
     // MARK: - float helpers (plain Swift for now; C kernels later)
 
-    /// out = x / sqrt(mean(x^2) + eps) * w (sum of squares accumulated in Double).
-    private func rmsNorm(_ x: [Float], _ w: [Float], _ eps: Float, into out: inout [Float]) {
-        let n = x.count
+    /// out = x / sqrt(mean(x^2) + eps) * w (sum of squares accumulated in Double), one row.
+    private func rmsNorm(_ x: UnsafePointer<Float>, _ w: [Float], _ eps: Float, dim n: Int, into out: UnsafeMutablePointer<Float>) {
         var ss: Double = 0
         for i in 0..<n { ss += Double(x[i]) * Double(x[i]) }
         let inv = 1 / (Float(ss / Double(n)) + eps).squareRoot()
         for i in 0..<n { out[i] = (x[i] * inv) * w[i] }
     }
 
-    /// Per-token int8 quantization of one row (absmax, API.md), shared by every matrix that reads it.
-    private func quantize(_ x: [Float]) throws -> QuantizedActivations {
-        try x.withUnsafeBufferPointer { try QuantizedActivations(floats: $0.baseAddress!, n: 1, cols: x.count) }
+    private func rmsNormRows(_ x: [Float], _ w: [Float], _ eps: Float, n: Int, dim: Int, into out: inout [Float]) {
+        x.withUnsafeBufferPointer { xb in
+            out.withUnsafeMutableBufferPointer { ob in
+                for r in 0..<n { rmsNorm(xb.baseAddress! + r * dim, w, eps, dim: dim, into: ob.baseAddress! + r * dim) }
+            }
+        }
     }
 
-    /// out = (T . q) * (alpha / s) [* .scale]: the exact int32 product, then one float rescale.
+    /// Per-token int8 quantization of n rows (absmax, API.md), shared by every matrix that reads them.
+    private func quantize(_ x: [Float], n: Int, dim: Int) throws -> QuantizedActivations {
+        try x.withUnsafeBufferPointer { try QuantizedActivations(floats: $0.baseAddress!, n: n, cols: dim) }
+    }
+
+    /// out = (T . q) * (alpha / s) [* .scale] per token: the exact int32 products (one GEMM over the
+    /// batch), then one float rescale per row.
     private func bitLinear(_ p: Projection, _ a: QuantizedActivations, into out: inout [Float]) throws {
         let rows = p.rows
         try acc.withUnsafeMutableBufferPointer { try p.matrix.multiply(a, into: $0.baseAddress!) }
         acc.withUnsafeBufferPointer { ab in
             out.withUnsafeMutableBufferPointer { ob in
-                btk_scale_row_i32(ab.baseAddress!, rows, p.matrix.alpha / a.scales[0], ob.baseAddress!)
+                for r in 0..<a.n {
+                    btk_scale_row_i32(ab.baseAddress! + r * rows, rows, p.matrix.alpha / a.scales[r], ob.baseAddress! + r * rows)
+                }
             }
         }
-        if p.outputScale != 1 { for i in 0..<rows { out[i] *= p.outputScale } }
+        if p.outputScale != 1 { for i in 0..<(a.n * rows) { out[i] *= p.outputScale } }
     }
 
     /// NeoX RoPE on `heads` heads of head_dim at v: pairs (i, i + ropeDims/2) of the first ropeDims
@@ -240,8 +291,8 @@ public final class ModelContext: @unchecked Sendable {
         }
     }
 
-    /// Causal GQA attention of the current token (position pos) over positions 0...pos into att.
-    private func attention(layer l: Int, pos: Int) {
+    /// Causal GQA attention of the batch's token `row` (position pos) over positions 0...pos into att.
+    private func attention(layer l: Int, row: Int, pos: Int) {
         let hp = model.hparams
         let hd = hp.headDim, group = hp.headCount / hp.headCountKV
         let scale = Float(1 / Double(hd).squareRoot())
@@ -251,7 +302,7 @@ public final class ModelContext: @unchecked Sendable {
                     let s = sb.baseAddress!
                     for hh in 0..<hp.headCount {
                         let g = hh / group
-                        let qh = qb.baseAddress! + hh * hd
+                        let qh = qb.baseAddress! + row * hp.embeddingLength + hh * hd
                         var m = -Float.infinity
                         for t in 0...pos {
                             let v = dot(cache.keys(l, t) + g * hd, qh, hd) * scale
@@ -263,7 +314,7 @@ public final class ModelContext: @unchecked Sendable {
                             s[t] = expf(s[t] - m)
                             sum += s[t]
                         }
-                        let o = ob.baseAddress! + hh * hd
+                        let o = ob.baseAddress! + row * hp.embeddingLength + hh * hd
                         o.update(repeating: 0, count: hd)
                         for t in 0...pos {
                             let p = s[t] / sum
