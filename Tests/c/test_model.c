@@ -103,10 +103,13 @@ static void on_progress(float fraction, void *user) {
     if (user == (void *)&n_progress && n_progress < 256) progress_seen[n_progress++] = fraction;
 }
 
+static bittern_model_params f32_head;   /* default params with head_type "f32" (set in main) */
+
 static bittern_context *make_ctx(bittern_model *m, uint32_t n_ctx, bool logits_all) {
     bittern_context_params cp = bittern_context_default_params();
     cp.n_ctx = n_ctx;
     cp.logits_all = logits_all;
+    cp.kv_type = "f32";     /* the reference's storage; F16, the default, is checked in check_defaults */
     bittern_context *c = NULL;
     bittern_status s = bittern_context_create(m, &cp, &c);
     CHECK(s == BITTERN_OK && c != NULL);
@@ -122,6 +125,7 @@ static void check_load(const char *path, bittern_model **out) {
           mp.progress_user_data == NULL);
     mp.progress = on_progress;
     mp.progress_user_data = &n_progress;
+    mp.head_type = "f32";   /* the reference's storage: logits within TOL (q8, the default, is checked below) */
     bittern_model *m = NULL;
     CHECK(bittern_model_load(NULL, path, &mp, &m) == BITTERN_OK && m != NULL);
     CHECK(n_progress >= 2);
@@ -165,10 +169,17 @@ static void check_load(const char *path, bittern_model **out) {
     CHECK(bittern_model_load(NULL, path, &mp, &m2) == BITTERN_OK && m2 != NULL);
     bittern_model_free(m2);
     m2 = NULL;
-    mp.head_type = "q8";
-    CHECK(failed_with(bittern_model_load(NULL, path, &mp, &m2), BITTERN_E_UNSUPPORTED) && m2 == NULL);
-    mp.head_type = "f16";
-    CHECK(failed_with(bittern_model_load(NULL, path, &mp, &m2), BITTERN_E_UNSUPPORTED) && m2 == NULL);
+    for (int k = 0; k < 2; k++) {
+        mp.head_type = k == 0 ? "q8" : "f16";
+        CHECK(bittern_model_load(NULL, path, &mp, &m2) == BITTERN_OK && m2 != NULL);
+        char *d = bittern_model_describe(m2);
+        char want[64];
+        snprintf(want, sizeof want, "\"head_type\":\"%s\"", mp.head_type);
+        CHECK(d != NULL && strstr(d, want) != NULL);
+        bittern_string_free(d);
+        bittern_model_free(m2);
+        m2 = NULL;
+    }
     mp.head_type = "bogus";
     CHECK(failed_with(bittern_model_load(NULL, path, &mp, &m2), BITTERN_E_INVALID_ARGUMENT) && m2 == NULL);
 
@@ -188,7 +199,7 @@ static void check_load(const char *path, bittern_model **out) {
     bittern_runtime *rt = NULL;
     CHECK(bittern_runtime_create(NULL, &rt) == BITTERN_OK);
     m2 = NULL;
-    CHECK(bittern_model_load(rt, path, NULL, &m2) == BITTERN_OK && m2 != NULL);
+    CHECK(bittern_model_load(rt, path, &f32_head, &m2) == BITTERN_OK && m2 != NULL);
     bittern_runtime_free(rt); /* the model keeps its runtime */
     bittern_context *c = make_ctx(m2, 16, false);
     CHECK(bittern_decode(c, ref_tokens, (size_t)n_tokens) == BITTERN_OK);
@@ -211,8 +222,8 @@ static void check_decode(bittern_model *m) {
     CHECK(failed_with(bittern_decode(c, NULL, 1), BITTERN_E_INVALID_ARGUMENT));
     CHECK(bittern_decode(c, ref_tokens, (size_t)n) == BITTERN_OK);
     float d = max_diff(bittern_logits(c, -1), last);
-    printf("max |logit - numpy| at the last position: %g\n", d);
-    CHECK(d < TOL);
+    printf("max |logit - numpy| at the last position, default (F16) KV cache: %g\n", d);
+    CHECK(d < 0.25f);   /* F16 keys and values: see check_defaults */
     bittern_context_free(c);
 
     STEP("last logits only");
@@ -287,10 +298,37 @@ static void check_decode(bittern_model *m) {
     bittern_context_free(c);
 }
 
+/* The default storage (q8 head, F16 KV cache) agrees with the reference on every argmax but where the
+   reference's top-2 gap is tiny, and stays within 0.25 of its logits (see ForwardTests.swift). */
+static void check_defaults(const char *path) {
+    STEP("default head and KV cache");
+    bittern_model *m = NULL;
+    CHECK(bittern_model_load(NULL, path, NULL, &m) == BITTERN_OK && m != NULL);
+    if (!m) return;
+    char *d = bittern_model_describe(m);
+    CHECK(d != NULL && strstr(d, "\"head_type\":\"q8\"") != NULL);
+    bittern_string_free(d);
+    bittern_context_params cp = bittern_context_default_params();
+    CHECK(cp.kv_type == NULL);
+    cp.n_ctx = 16;
+    cp.logits_all = true;
+    bittern_context *c = NULL;
+    CHECK(bittern_context_create(m, &cp, &c) == BITTERN_OK && c != NULL);
+    if (c) {
+        CHECK(bittern_decode(c, ref_tokens, (size_t)n_tokens) == BITTERN_OK);
+        for (int p = 0; p < n_tokens; p++) CHECK(max_diff(bittern_logits(c, p), p) < 0.25f);
+        bittern_context_free(c);
+    }
+    cp.kv_type = "f8";
+    c = NULL;
+    CHECK(failed_with(bittern_context_create(m, &cp, &c), BITTERN_E_INVALID_ARGUMENT) && c == NULL);
+    bittern_model_free(m);
+}
+
 static void check_lifetimes(const char *path) {
     STEP("model freed before its context");
     bittern_model *m = NULL;
-    CHECK(bittern_model_load(NULL, path, NULL, &m) == BITTERN_OK);
+    CHECK(bittern_model_load(NULL, path, &f32_head, &m) == BITTERN_OK);
     bittern_context *c = make_ctx(m, 16, false);
     bittern_context *c2 = make_ctx(m, 16, false);
     bittern_model_free(m);
@@ -403,6 +441,8 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    f32_head = bittern_model_default_params();
+    f32_head.head_type = "f32";
     bittern_model *m = NULL;
     check_load(path, &m);
     if (m) {
@@ -410,6 +450,7 @@ int main(int argc, char **argv) {
         check_handles(m);
         bittern_model_free(m);
     }
+    check_defaults(path);
     check_lifetimes(path);
     check_files(path);
 

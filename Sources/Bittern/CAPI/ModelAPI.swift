@@ -4,10 +4,6 @@ import BitternSupport
 // another (ModelContext.model), so bittern_model_free with live contexts only drops the caller's
 // reference: the model goes when the last context goes too.
 
-/// Head storage names of bittern_model_params.head_type: served today, and known but not yet served.
-private let servedHeadTypes = ["f32"]
-private let plannedHeadTypes = ["q8", "f16"]
-private let defaultHeadType = "f32"
 
 @_cdecl("bittern_model_default_params")
 public func bittern_model_default_params() -> bittern_model_params {
@@ -16,16 +12,23 @@ public func bittern_model_default_params() -> bittern_model_params {
 }
 
 /// The head type a params field asks for (NULL: the default), or the documented error.
-func headType(_ p: UnsafePointer<CChar>?) throws -> String {
-    guard let p else { return defaultHeadType }
+func headType(_ p: UnsafePointer<CChar>?) throws -> HeadType {
+    guard let p else { return .default }
     let name = String(cString: p)
-    if servedHeadTypes.contains(name) { return name }
-    if plannedHeadTypes.contains(name) {
-        throw BitternError.unsupported(
-            "head_type '\(name)' is not supported by this version (supported: \(servedHeadTypes.joined(separator: ", ")))")
+    guard let t = HeadType(rawValue: name) else {
+        throw BitternError.invalidArgument(
+            "unknown head_type '\(name)' (expected one of \(HeadType.allCases.map(\.rawValue).joined(separator: ", ")))")
     }
-    throw BitternError.invalidArgument(
-        "unknown head_type '\(name)' (expected one of \((servedHeadTypes + plannedHeadTypes).joined(separator: ", ")))")
+    return t
+}
+
+func kvType(_ p: UnsafePointer<CChar>?) throws -> KVType {
+    guard let p else { return .f16 }
+    let name = String(cString: p)
+    guard let t = KVType(rawValue: name) else {
+        throw BitternError.invalidArgument("unknown kv_type '\(name)' (expected f16 or f32)")
+    }
+    return t
 }
 
 @_cdecl("bittern_model_load")
@@ -36,14 +39,14 @@ public func bittern_model_load(_ rt: OpaquePointer?, _ path: UnsafePointer<CChar
         let out = try require(out, "out")
         let path = try requireString(path, "path")
         let p = try readParams(params, defaults: bittern_model_default_params(), what: "bittern_model_params")
-        _ = try headType(p.head_type)
+        let head = try headType(p.head_type)
         let runtime = try runtime(rt)
         var progress: ((Float) -> Void)?
         if let cb = p.progress {
             let user = p.progress_user_data
             progress = { cb($0, user) }
         }
-        let m = try BitNetModel(path: path, runtime: runtime, progress: progress)
+        let m = try BitNetModel(path: path, runtime: runtime, headType: head, progress: progress)
         out.pointee = Handles.register(m, as: .model)
     }
 }
@@ -74,7 +77,9 @@ extension BitNetModel {
             ("n_head_kv", .int(hp.headCountKV)),
             ("n_ff", .int(hp.feedForwardLength)),
             ("context_length", .int(hp.contextLength)),
-            ("head_type", .string(defaultHeadType)),
+            ("head_type", .string(head.type.rawValue)),
+            ("head_bytes", .int(head.bytes)),
+            ("embedding_bytes", .int(embedding.bytes)),
             ("head_tied", .bool(headTied)),
             ("packed_bytes", .int(packedBytes)),
             ("backend", .string(runtime.backend.name)),
@@ -163,7 +168,8 @@ final class CContext {
 
 @_cdecl("bittern_context_default_params")
 public func bittern_context_default_params() -> bittern_context_params {
-    bittern_context_params(size: UInt32(MemoryLayout<bittern_context_params>.size), n_ctx: 0, logits_all: false)
+    bittern_context_params(size: UInt32(MemoryLayout<bittern_context_params>.size), n_ctx: 0, logits_all: false,
+                           kv_type: nil)
 }
 
 @_cdecl("bittern_context_create")
@@ -173,7 +179,7 @@ public func bittern_context_create(_ m: OpaquePointer?, _ params: UnsafePointer<
         let out = try require(out, "out")
         let mod = try model(m)
         let p = try readParams(params, defaults: bittern_context_default_params(), what: "bittern_context_params")
-        let ctx = try mod.makeContext(nCtx: Int(p.n_ctx), logitsAll: p.logits_all)
+        let ctx = try mod.makeContext(nCtx: Int(p.n_ctx), logitsAll: p.logits_all, kvType: try kvType(p.kv_type))
         out.pointee = Handles.register(CContext(ctx), as: .context)
     }
 }

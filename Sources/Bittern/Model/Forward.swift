@@ -41,14 +41,14 @@ public final class ModelContext: @unchecked Sendable {
     private var scores: [Float]
 
     /// nCtx 0: the model's context length.
-    public init(model: BitNetModel, nCtx: Int = 0, logitsAll: Bool = false) throws {
+    public init(model: BitNetModel, nCtx: Int = 0, logitsAll: Bool = false, kvType: KVType = .f16) throws {
         let hp = model.hparams
         guard nCtx >= 0 else { throw BitternError.invalidArgument("n_ctx must be >= 0 (got \(nCtx))") }
         let n = nCtx == 0 ? hp.contextLength : nCtx
         self.model = model
         self.nCtx = n
         self.logitsAll = logitsAll
-        cache = try KVCache(layers: hp.blockCount, nCtx: n, kvDim: hp.kvDim)
+        cache = try KVCache(layers: hp.blockCount, nCtx: n, kvDim: hp.kvDim, type: kvType)
         scores = [Float](repeating: 0, count: n)
         reserve(1)
     }
@@ -164,12 +164,8 @@ public final class ModelContext: @unchecked Sendable {
         let e = hp.embeddingLength, ffn = hp.feedForwardLength, kvd = hp.kvDim
         let eps = hp.rmsEpsilon
         reserve(n)
-        model.embedding.withUnsafeBufferPointer { emb in
-            h.withUnsafeMutableBufferPointer { hb in
-                for (r, t) in tokens.enumerated() {
-                    (hb.baseAddress! + r * e).update(from: emb.baseAddress! + Int(t) * e, count: e)
-                }
-            }
+        h.withUnsafeMutableBufferPointer { hb in
+            for (r, t) in tokens.enumerated() { model.embedding.row(Int(t), into: hb.baseAddress! + r * e) }
         }
         for (l, L) in model.layers.enumerated() {
             // attention
@@ -181,11 +177,13 @@ public final class ModelContext: @unchecked Sendable {
             try bitLinear(L.v, xa, into: &v)
             for r in 0..<n {
                 let pos = pos0 + r
-                let kp = cache.keys(l, pos), vp = cache.values(l, pos)
-                k.withUnsafeBufferPointer { kp.update(from: $0.baseAddress! + r * kvd, count: kvd) }
-                v.withUnsafeBufferPointer { vp.update(from: $0.baseAddress! + r * kvd, count: kvd) }
                 q.withUnsafeMutableBufferPointer { rope($0.baseAddress! + r * e, heads: hp.headCount, pos: pos) }
-                rope(kp, heads: hp.headCountKV, pos: pos)
+                k.withUnsafeMutableBufferPointer { rope($0.baseAddress! + r * kvd, heads: hp.headCountKV, pos: pos) }
+                k.withUnsafeBufferPointer { kb in
+                    v.withUnsafeBufferPointer { vb in
+                        cache.store(layer: l, pos: pos, keys: kb.baseAddress! + r * kvd, values: vb.baseAddress! + r * kvd)
+                    }
+                }
             }
             for r in 0..<n { attention(layer: l, row: r, pos: pos0 + r) }
             rmsNormRows(att, L.attnSubNorm, eps, n: n, dim: e, into: &x)
@@ -228,9 +226,13 @@ public final class ModelContext: @unchecked Sendable {
                 rmsNorm(hb.baseAddress! + r * e, model.outputNorm, hp.rmsEpsilon, dim: e, into: xb.baseAddress!)
             }
         }
-        model.head.withUnsafeBufferPointer { w in
-            x.withUnsafeBufferPointer { y in
-                for t in 0..<hp.vocabSize { out[t] = dot(w.baseAddress! + t * e, y.baseAddress!, e) }
+        // Rows of the head split over the runtime's workers (it is the largest read of a token).
+        let vocab = hp.vocabSize
+        let outAddr = Int(bitPattern: out)
+        x.withUnsafeBufferPointer { y in
+            let yp = y.baseAddress!
+            model.runtime.parallelFor(vocab, grain: 512) { b, end in
+                model.head.compute(yp, rows: b..<end, into: UnsafeMutablePointer<Float>(bitPattern: outAddr)! + b)
             }
         }
     }
@@ -296,31 +298,16 @@ public final class ModelContext: @unchecked Sendable {
         let hp = model.hparams
         let hd = hp.headDim, group = hp.headCount / hp.headCountKV
         let scale = Float(1 / Double(hd).squareRoot())
+        let f16: Int32 = cache.type == .f16 ? 1 : 0
         q.withUnsafeBufferPointer { qb in
             att.withUnsafeMutableBufferPointer { ob in
                 scores.withUnsafeMutableBufferPointer { sb in
-                    let s = sb.baseAddress!
                     for hh in 0..<hp.headCount {
                         let g = hh / group
-                        let qh = qb.baseAddress! + row * hp.embeddingLength + hh * hd
-                        var m = -Float.infinity
-                        for t in 0...pos {
-                            let v = dot(cache.keys(l, t) + g * hd, qh, hd) * scale
-                            s[t] = v
-                            m = max(m, v)
-                        }
-                        var sum: Float = 0
-                        for t in 0...pos {
-                            s[t] = expf(s[t] - m)
-                            sum += s[t]
-                        }
-                        let o = ob.baseAddress! + row * hp.embeddingLength + hh * hd
-                        o.update(repeating: 0, count: hd)
-                        for t in 0...pos {
-                            let p = s[t] / sum
-                            let vt = cache.values(l, t) + g * hd
-                            for d in 0..<hd { o[d] += p * vt[d] }
-                        }
+                        let offset = row * hp.embeddingLength + hh * hd
+                        btk_attend(cache.keys(layer: l, element: g * hd), cache.values(layer: l, element: g * hd), f16,
+                                   cache.kvDim, pos + 1, qb.baseAddress! + offset, hd, scale, sb.baseAddress!,
+                                   ob.baseAddress! + offset)
                     }
                 }
             }
@@ -328,16 +315,9 @@ public final class ModelContext: @unchecked Sendable {
     }
 }
 
-@inline(__always)
-private func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-    var s: Float = 0
-    for i in 0..<n { s += a[i] * b[i] }
-    return s
-}
-
 extension BitNetModel {
     /// A new context (KV cache of nCtx positions; 0: the model's context length).
-    public func makeContext(nCtx: Int = 0, logitsAll: Bool = false) throws -> ModelContext {
-        try ModelContext(model: self, nCtx: nCtx, logitsAll: logitsAll)
+    public func makeContext(nCtx: Int = 0, logitsAll: Bool = false, kvType: KVType = .f16) throws -> ModelContext {
+        try ModelContext(model: self, nCtx: nCtx, logitsAll: logitsAll, kvType: kvType)
     }
 }

@@ -30,10 +30,11 @@ public final class BitNetModel: @unchecked Sendable {
     public let hparams: Hyperparameters
     public let runtime: Runtime
     public let path: String
-    /// token_embd, vocab x embd row-major (decoded from F32/F16/BF16/Q8_0).
-    public let embedding: [Float]
-    /// The head, vocab x embd: output.weight when present, else the tied token_embd (same storage).
-    public let head: [Float]
+    /// token_embd, vocab x embd row-major (F16 as stored, or decoded from F32/BF16/Q8_0 to F32).
+    public let embedding: EmbeddingTable
+    /// The head, vocab x embd: output.weight when present, else the tied token_embd, in the storage the
+    /// load options chose.
+    public let head: OutputHead
     public let headTied: Bool
     public let layers: [BitNetLayer]
     public let outputNorm: [Float]
@@ -49,7 +50,7 @@ public final class BitNetModel: @unchecked Sendable {
     /// `progress`, when given, is called on the loading thread with fractions increasing from 0 to 1
     /// (0 once the header is read, after the embeddings and after each layer, 1 last, on success only).
     public init(path: String, runtime: Runtime, decodeOptions: TernaryDecodeOptions = TernaryDecodeOptions(),
-                progress: ((Float) -> Void)? = nil) throws {
+                headType: HeadType = .default, progress: ((Float) -> Void)? = nil) throws {
         let f = try GGUFFile(path: path)
         let hp = try Hyperparameters(gguf: f)
         let tok = try Tokenizer.load(f)
@@ -98,14 +99,21 @@ public final class BitNetModel: @unchecked Sendable {
             return Projection(matrix: m, outputScale: scale, fileType: t.type)
         }
 
-        _ = try checkDims("token_embd.weight", [embd, vocab])
-        embedding = try f.floats("token_embd.weight")
+        let embInfo = try checkDims("token_embd.weight", [embd, vocab])
+        if embInfo.type == .f16 {
+            let raw = try f.bytes(named: "token_embd.weight")
+            var halves = [UInt16](repeating: 0, count: vocab * embd)
+            halves.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<(vocab * embd * 2)])) }
+            embedding = EmbeddingTable(f16: halves, rows: vocab, cols: embd)
+        } else {
+            embedding = EmbeddingTable(f32: try f.floats("token_embd.weight"), rows: vocab, cols: embd)
+        }
         if f.tensor(named: "output.weight") != nil {
             _ = try checkDims("output.weight", [embd, vocab])
-            head = try f.floats("output.weight")
+            head = OutputHead(try f.floats("output.weight"), rows: vocab, cols: embd, type: headType)
             headTied = false
         } else {
-            head = embedding
+            head = OutputHead(embedding.allFloats(), rows: vocab, cols: embd, type: headType)
             headTied = true
         }
         // Embeddings and head: the first 5%; layers share the next 94%; output_norm and the rest, 1%.

@@ -39,6 +39,23 @@ size_t btk_ternarize(const float *w, size_t n, float inv_alpha, float threshold,
 /* Returns 0 if every value is in {-1,0,1}, else index+1 of the first bad one; *zeros = number of zeros. */
 size_t btk_check_trits(const int8_t *t, size_t n, size_t *zeros);
 
+/* ---- float kernels of the forward pass (float/dense.c): AVX2+FMA+F16C when present, else C ---- */
+void btk_f32_to_f16(const float *src, uint16_t *dst, size_t n);   /* round to nearest even */
+void btk_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+/* y[r] = w[r] . x for rows x cols row-major weights */
+void btk_gemv_f32(const float *w, size_t rows, size_t cols, const float *x, float *y);
+void btk_gemv_f16(const uint16_t *w, size_t rows, size_t cols, const float *x, float *y);
+/* Q8: per row ceil(cols/32) blocks of int8 with one float scale each (w = q * scale). */
+size_t btk_q8_blocks(size_t cols);
+void btk_gemv_q8(const int8_t *w, const float *scales, size_t rows, size_t cols, const float *x, float *y);
+/* scale = max|x| / 127 per block, q = clamp(round_half_even(x / scale), -127, 127) */
+void btk_quantize_q8_rows(const float *x, size_t rows, size_t cols, int8_t *q, float *scales);
+/* One attention head: scores[t] = (k_t . q) * scale for t < n_pos, softmax, out = sum_t p_t v_t.
+   keys/values point at position 0 of this head, consecutive positions pos_stride elements apart,
+   F16 (uint16) when f16 != 0 else F32. scores holds n_pos floats of scratch. */
+void btk_attend(const void *keys, const void *values, int f16, size_t pos_stride, size_t n_pos,
+                const float *q, size_t hd, float scale, float *scores, float *out);
+
 #ifdef __cplusplus
 }
 #endif

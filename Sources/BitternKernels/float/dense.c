@@ -1,0 +1,304 @@
+/* Float kernels of the forward pass around the ternary products: the output head in F32, F16 or Q8
+ * storage, F16 conversion for the KV cache, and one attention head over the cache.
+ *
+ * Each has a portable C version and an AVX2+FMA+F16C version picked once at run time from the CPU probe
+ * (the file is built without -m flags; the fast functions carry target attributes). The two differ only
+ * in the order of float additions, so results agree to rounding, not bit for bit: callers compare on one
+ * machine, not across machines.
+ *
+ * Q8 layout: each row is ceil(cols / 32) blocks of 32 int8 values with one float scale per block,
+ * w = q * scale, scale = max|w| / 127 over the block (llama.cpp's Q8_0, with an F32 scale).
+ */
+#include <math.h>
+#include <string.h>
+#include "../include/bittern_kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define FAST_FN static __attribute__((target("avx2,fma,f16c")))
+#define FAST_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+#endif
+
+static int use_fast(void) {
+#if defined(__x86_64__)
+    static int cached = -1;
+    if (cached < 0) {
+        const uint64_t need = BITTERN_CPU_AVX2 | BITTERN_CPU_FMA | BITTERN_CPU_F16C;
+        cached = (btk_cpu_features() & need) == need;
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+/* ---- F16 conversion (IEEE binary16, round to nearest even) ---- */
+
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF, bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else {                      /* subnormal: normalise */
+            exp = 127 - 15 + 1;
+            while (!(man & 0x400)) { man <<= 1; exp--; }
+            bits = sign | (exp << 23) | ((man & 0x3FF) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7F800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static uint16_t float_to_half(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000, exp = (x >> 23) & 0xFF, man = x & 0x7FFFFF;
+    if (exp == 0xFF) return (uint16_t)(sign | 0x7C00 | (man ? 0x200 : 0));   /* Inf, NaN */
+    int e = (int)exp - 127 + 15;
+    if (e >= 31) return (uint16_t)(sign | 0x7C00);                          /* overflow -> Inf */
+    if (e <= 0) {                                                           /* subnormal or zero */
+        if (e < -10) return (uint16_t)sign;
+        man |= 0x800000;
+        uint32_t shift = (uint32_t)(14 - e);
+        uint32_t half = man >> shift, rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = ((uint32_t)e << 10) | (man >> 13), rem = man & 0x1FFF;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++;             /* may carry into the exponent */
+    return (uint16_t)(sign | half);
+}
+
+#if defined(__x86_64__)
+FAST_FN void f32_to_f16_fast(const float *src, uint16_t *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) dst[i] = float_to_half(src[i]);
+}
+FAST_FN void f16_to_f32_fast(const uint16_t *src, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++) dst[i] = half_to_float(src[i]);
+}
+#endif
+
+void btk_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
+#if defined(__x86_64__)
+    if (use_fast()) { f32_to_f16_fast(src, dst, n); return; }
+#endif
+    for (size_t i = 0; i < n; i++) dst[i] = float_to_half(src[i]);
+}
+
+void btk_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
+#if defined(__x86_64__)
+    if (use_fast()) { f16_to_f32_fast(src, dst, n); return; }
+#endif
+    for (size_t i = 0; i < n; i++) dst[i] = half_to_float(src[i]);
+}
+
+/* ---- dot products of one row with x ---- */
+
+static float dot_f32(const float *a, const float *b, size_t n) {
+    float s = 0;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static float dot_f16(const uint16_t *a, const float *b, size_t n) {
+    float s = 0;
+    for (size_t i = 0; i < n; i++) s += half_to_float(a[i]) * b[i];
+    return s;
+}
+
+static float dot_q8(const int8_t *q, const float *scales, const float *x, size_t n) {
+    float s = 0;
+    for (size_t b = 0; b * 32 < n; b++) {
+        size_t end = (b + 1) * 32 < n ? (b + 1) * 32 : n;
+        float bs = 0;
+        for (size_t i = b * 32; i < end; i++) bs += (float)q[i] * x[i];
+        s += bs * scales[b];
+    }
+    return s;
+}
+
+#if defined(__x86_64__)
+FAST_INLINE float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+FAST_FN float dot_f32_fast(const float *a, const float *b, size_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+FAST_FN float dot_f16_fast(const uint16_t *a, const float *b, size_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i))), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i + 8))), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i))), _mm256_loadu_ps(b + i), s0);
+    float s = hsum(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) s += half_to_float(a[i]) * b[i];
+    return s;
+}
+
+FAST_INLINE __m256 load_i8x8(const int8_t *p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
+FAST_FN float dot_q8_fast(const int8_t *q, const float *scales, const float *x, size_t n) {
+    __m256 total = _mm256_setzero_ps();
+    size_t b = 0;
+    for (; (b + 1) * 32 <= n; b++) {
+        const int8_t *qb = q + b * 32;
+        const float *xb = x + b * 32;
+        __m256 s = _mm256_mul_ps(load_i8x8(qb), _mm256_loadu_ps(xb));
+        s = _mm256_fmadd_ps(load_i8x8(qb + 8), _mm256_loadu_ps(xb + 8), s);
+        s = _mm256_fmadd_ps(load_i8x8(qb + 16), _mm256_loadu_ps(xb + 16), s);
+        s = _mm256_fmadd_ps(load_i8x8(qb + 24), _mm256_loadu_ps(xb + 24), s);
+        total = _mm256_fmadd_ps(s, _mm256_set1_ps(scales[b]), total);
+    }
+    float r = hsum(total);
+    if (b * 32 < n) {
+        float bs = 0;
+        for (size_t i = b * 32; i < n; i++) bs += (float)q[i] * x[i];
+        r += bs * scales[b];
+    }
+    return r;
+}
+#endif
+
+void btk_gemv_f32(const float *w, size_t rows, size_t cols, const float *x, float *y) {
+#if defined(__x86_64__)
+    if (use_fast()) { for (size_t r = 0; r < rows; r++) y[r] = dot_f32_fast(w + r * cols, x, cols); return; }
+#endif
+    for (size_t r = 0; r < rows; r++) y[r] = dot_f32(w + r * cols, x, cols);
+}
+
+void btk_gemv_f16(const uint16_t *w, size_t rows, size_t cols, const float *x, float *y) {
+#if defined(__x86_64__)
+    if (use_fast()) { for (size_t r = 0; r < rows; r++) y[r] = dot_f16_fast(w + r * cols, x, cols); return; }
+#endif
+    for (size_t r = 0; r < rows; r++) y[r] = dot_f16(w + r * cols, x, cols);
+}
+
+size_t btk_q8_blocks(size_t cols) { return (cols + 31) / 32; }
+
+void btk_gemv_q8(const int8_t *w, const float *scales, size_t rows, size_t cols, const float *x, float *y) {
+    size_t nb = btk_q8_blocks(cols);
+#if defined(__x86_64__)
+    if (use_fast()) {
+        for (size_t r = 0; r < rows; r++) y[r] = dot_q8_fast(w + r * cols, scales + r * nb, x, cols);
+        return;
+    }
+#endif
+    for (size_t r = 0; r < rows; r++) y[r] = dot_q8(w + r * cols, scales + r * nb, x, cols);
+}
+
+void btk_quantize_q8_rows(const float *x, size_t rows, size_t cols, int8_t *q, float *scales) {
+    size_t nb = btk_q8_blocks(cols);
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        for (size_t b = 0; b < nb; b++) {
+            size_t begin = b * 32, end = begin + 32 < cols ? begin + 32 : cols;
+            float amax = 0;
+            for (size_t i = begin; i < end; i++) amax = fmaxf(amax, fabsf(xr[i]));
+            float scale = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0;
+            scales[r * nb + b] = scale;
+            for (size_t i = begin; i < end; i++) {
+                float v = nearbyintf(xr[i] * inv);
+                q[r * cols + i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+            }
+        }
+    }
+}
+
+/* ---- out += p * v ---- */
+
+#if defined(__x86_64__)
+FAST_FN void axpy_f32_fast(float p, const float *v, float *out, size_t n) {
+    __m256 pp = _mm256_set1_ps(p);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_fmadd_ps(pp, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
+    for (; i < n; i++) out[i] += p * v[i];
+}
+FAST_FN void axpy_f16_fast(float p, const uint16_t *v, float *out, size_t n) {
+    __m256 pp = _mm256_set1_ps(p);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(pp, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i))), _mm256_loadu_ps(out + i)));
+    for (; i < n; i++) out[i] += p * half_to_float(v[i]);
+}
+#endif
+
+/* ---- attention of one head over the cache ---- */
+
+void btk_attend(const void *keys, const void *values, int f16, size_t pos_stride, size_t n_pos,
+                const float *q, size_t hd, float scale, float *scores, float *out) {
+    float m = -INFINITY;
+    for (size_t t = 0; t < n_pos; t++) {
+        float s;
+        if (f16) {
+            const uint16_t *k = (const uint16_t *)keys + t * pos_stride;
+#if defined(__x86_64__)
+            s = use_fast() ? dot_f16_fast(k, q, hd) : dot_f16(k, q, hd);
+#else
+            s = dot_f16(k, q, hd);
+#endif
+        } else {
+            const float *k = (const float *)keys + t * pos_stride;
+#if defined(__x86_64__)
+            s = use_fast() ? dot_f32_fast(k, q, hd) : dot_f32(k, q, hd);
+#else
+            s = dot_f32(k, q, hd);
+#endif
+        }
+        s *= scale;
+        scores[t] = s;
+        if (s > m) m = s;
+    }
+    float sum = 0;
+    for (size_t t = 0; t < n_pos; t++) {
+        scores[t] = expf(scores[t] - m);
+        sum += scores[t];
+    }
+    float inv = 1.0f / sum;
+    memset(out, 0, hd * sizeof(float));
+    for (size_t t = 0; t < n_pos; t++) {
+        float p = scores[t] * inv;
+#if defined(__x86_64__)
+        if (use_fast()) {
+            if (f16) axpy_f16_fast(p, (const uint16_t *)values + t * pos_stride, out, hd);
+            else axpy_f32_fast(p, (const float *)values + t * pos_stride, out, hd);
+            continue;
+        }
+#endif
+        if (f16) {
+            const uint16_t *v = (const uint16_t *)values + t * pos_stride;
+            for (size_t d = 0; d < hd; d++) out[d] += p * half_to_float(v[d]);
+        } else {
+            const float *v = (const float *)values + t * pos_stride;
+            for (size_t d = 0; d < hd; d++) out[d] += p * v[d];
+        }
+    }
+}
