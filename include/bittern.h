@@ -67,6 +67,9 @@ enum {
 /* Message of the last failure on this thread ("no error" if none); never NULL. Owned by the library,
    valid until this thread's next failing call. */
 const char *bittern_last_error(void);
+/* The status of this thread's last failure (BITTERN_OK before any), for the functions that report
+   failure through NULL, -1 or INT32_MIN rather than a status; kept until this thread's next failure. */
+bittern_status bittern_last_status(void);
 
 /* Releases a string returned by a *_describe function. NULL is a no-op. */
 void bittern_string_free(char *s);
@@ -202,10 +205,9 @@ typedef struct bittern_model bittern_model;
 
 typedef struct bittern_model_params {
     uint32_t    size;        /* sizeof(bittern_model_params), set by the default function */
-    const char *head_type;   /* storage of the output head. NULL: the default, which in this version is
-                                "f32" (the file's embedding/output weights decoded to floats); "f32" is
-                                accepted; "q8" and "f16" are valid names this version cannot serve yet
-                                (BITTERN_E_UNSUPPORTED); any other name is BITTERN_E_INVALID_ARGUMENT */
+    const char *head_type;   /* storage of the output head (the largest read of every token). NULL: the
+                                default, "q8" (int8 in blocks of 32 with a float scale each); "f16"; "f32"
+                                (the file's values exactly). Any other name is BITTERN_E_INVALID_ARGUMENT */
     void      (*progress)(float fraction, void *user_data);   /* may be NULL; see bittern_model_load */
     void       *progress_user_data;   /* passed to progress unchanged */
 } bittern_model_params;
@@ -220,7 +222,7 @@ bittern_model_params bittern_model_default_params(void);
    Errors: NULL path or out, bad params size, unknown head_type -> INVALID_ARGUMENT; the file cannot
    be opened or read -> IO; not GGUF, truncated, an unsupported architecture, a missing key or tensor,
    a tensor of the wrong shape or type -> FORMAT (the message names the key or tensor); head_type
-   "q8"/"f16" -> UNSUPPORTED; allocation failure -> OUT_OF_MEMORY. On error *out is unchanged. */
+   allocation failure -> OUT_OF_MEMORY. On error *out is unchanged. */
 bittern_status bittern_model_load(bittern_runtime *rt, const char *path, const bittern_model_params *params,
                                   bittern_model **out);
 /* The path of the bundled default model (a small BitNet b1.58 model trained for Bittern's demos and
@@ -232,8 +234,9 @@ char *bittern_default_model_path(void);
    NULL is a no-op; a handle that is not live is ignored. */
 void bittern_model_free(bittern_model *m);
 /* JSON: {"architecture", "n_vocab", "n_layer", "n_embd", "n_head", "n_head_kv", "n_ff",
-   "context_length", "head_type", "head_tied" (true when the head is token_embd), "packed_bytes"
-   (bytes of packed ternary weights), "backend", "path", "tensors": [{"name", "type", "dims"}] (file
+   "context_length", "head_type", "head_bytes", "embedding_bytes", "head_tied" (true when the head is
+   token_embd), "packed_bytes" (bytes of packed ternary weights), "backend", "path", "tensors":
+   [{"name", "type", "dims"}] (file
    order, dims ne0 first)}. NULL (with a message) on error; free with bittern_string_free. Thread-safe. */
 char *bittern_model_describe(const bittern_model *m);
 /* Vocabulary size (the number of logits per token), or -1 (with a message) for a NULL or dead handle. */
@@ -252,13 +255,16 @@ typedef struct bittern_context_params {
     uint32_t size;           /* sizeof(bittern_context_params), set by the default function */
     uint32_t n_ctx;          /* positions of the KV cache; 0: the model's context length */
     bool     logits_all;     /* keep logits for every token of a decode call, not just the last */
+    const char *kv_type;     /* KV cache storage: NULL or "f16" (the default), "f32"; other names are
+                                BITTERN_E_INVALID_ARGUMENT. (Appended after API.md's fields: a caller built
+                                against the shorter struct passes its smaller size and gets the default.) */
 } bittern_context_params;
 
-/* Defaults: size set, n_ctx 0, logits_all false. */
+/* Defaults: size set, n_ctx 0, logits_all false, kv_type NULL. */
 bittern_context_params bittern_context_default_params(void);
 /* Creates an empty context (position 0) on model m; on success *out is a new handle, freed with
-   bittern_context_free. The KV cache (n_layer x n_ctx x 2 x n_head_kv x head_dim floats) is allocated
-   now. Errors: NULL/dead model, NULL out, bad params size -> INVALID_ARGUMENT; the cache too large ->
+   bittern_context_free. The KV cache (n_layer x n_ctx x 2 x n_head_kv x head_dim values) is allocated
+   now. Errors: NULL/dead model, NULL out, bad params size, unknown kv_type -> INVALID_ARGUMENT; the cache too large ->
    OUT_OF_MEMORY. */
 bittern_status bittern_context_create(bittern_model *m, const bittern_context_params *params,
                                       bittern_context **out);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the C API tests (build/tests/test_api, build/tests/test_model), the kernel plugins
-# (build/tests/plugins/*.so) and the C example (build/examples/matvec) against build/lib/libbittern.so,
-# which scripts/build.sh produces.
+# Builds the C API tests (build/tests/test_api, build/tests/test_model, build/tests/test_text), the
+# kernel plugins (build/tests/plugins/*.so) and the C examples (build/examples/matvec,
+# build/examples/generate) against build/lib/libbittern.so, which scripts/build.sh produces.
 # Env: CC (default gcc), CFLAGS_EXTRA (appended, e.g. "-fsanitize=address").
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,5 +35,8 @@ plugin no_entry_plugin Tests/c/plugins/no_entry_plugin.c
 
 "$cc" "${flags[@]}" "${extra[@]}" -pthread -Iinclude Tests/c/test_api.c -o build/tests/test_api "${link[@]}"
 "$cc" "${flags[@]}" "${extra[@]}" -Iinclude Tests/c/test_model.c -o build/tests/test_model "${link[@]}"
+"$cc" "${flags[@]}" "${extra[@]}" -pthread -Iinclude Tests/c/test_text.c -o build/tests/test_text "${link[@]}"
 "$cc" "${flags[@]}" "${extra[@]}" -Iinclude examples/c/matvec.c -o build/examples/matvec "${link[@]}"
-echo "built build/tests/test_api, build/tests/test_model, build/tests/plugins/*.so, build/examples/matvec"
+"$cc" "${flags[@]}" "${extra[@]}" -Iinclude examples/c/generate.c -o build/examples/generate "${link[@]}"
+echo "built build/tests/test_api, build/tests/test_model, build/tests/test_text, build/tests/plugins/*.so," \
+    "build/examples/matvec, build/examples/generate"

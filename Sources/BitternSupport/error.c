@@ -4,6 +4,10 @@
 #include "include/bittern_support.h"
 
 static _Thread_local char last_error[1024] = "no error";
+static _Thread_local int last_status = 0;
+
+void bts_set_status(int status) { last_status = status; }
+int bts_last_status(void) { return last_status; }
 
 void bts_set_error(const char *message) {
     if (!message) message = "unknown error";

@@ -37,7 +37,6 @@ func chatCommand(_ argv: [String]) throws -> Int32 {
     let template = try ChatTemplate.resolve(name: a.options["template"], model: model)
     let ctx = try model.makeContext(nCtx: try contextSize(a, model))
     let sampler = try Sampler(vocabSize: model.hparams.vocabSize, params: sp)
-    let bosText = tok.bos.map { String(decoding: tok.piece($0), as: UTF8.self) } ?? ""
     let system = a.options["system"].map { [ChatMessage(role: "system", content: $0)] } ?? []
     var messages = system
     installInterruptHandler()
@@ -56,10 +55,11 @@ func chatCommand(_ argv: [String]) throws -> Int32 {
             continue
         }
         messages.append(ChatMessage(role: "user", content: line))
-        let prompt = tok.encode(try template.render(messages, bos: bosText), addSpecial: false, parseSpecial: true)
+        let (prompt, dropSpace) = try template.replyPrompt(messages, tokenizer: tok)
         var gen = Generator()
         gen.maxTokens = maxTokens
         gen.reusePrefix = true
+        gen.dropLeadingSpace = dropSpace
         chatInterrupted = 0
         chatGenerating = 1
         let result: GenerationResult

@@ -16,6 +16,9 @@ public func bittern_abi_version() -> UInt32 { Version.abi }
 @_cdecl("bittern_last_error")
 public func bittern_last_error() -> UnsafePointer<CChar> { bts_last_error() }
 
+@_cdecl("bittern_last_status")
+public func bittern_last_status() -> Int32 { Int32(bts_last_status()) }
+
 @_cdecl("bittern_string_free")
 public func bittern_string_free(_ s: UnsafeMutablePointer<CChar>?) { free(s) }
 

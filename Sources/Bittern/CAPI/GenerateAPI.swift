@@ -133,11 +133,10 @@ public func bittern_chat(_ c: OpaquePointer?, _ name: UnsafePointer<CChar>?,
         let t = try ChatTemplate.resolve(name: templateName(name), model: mod)
         let messages = try chatMessages(msgs, n)
         guard !messages.isEmpty else { throw BitternError.invalidArgument("chat needs at least one message") }
-        let bos = tok.bos.map { String(decoding: tok.piece($0), as: UTF8.self) } ?? ""
-        let text = try t.render(messages, bos: bos, addAssistantPrompt: true)
+        let prompt = try t.replyPrompt(messages, tokenizer: tok)
         var setup = try GenerateSetup(params, model: mod)
         setup.generator.reusePrefix = true
-        let ids = tok.encode(text, addSpecial: false, parseSpecial: true)
-        try setup.run(cctx, prompt: ids, cb: cb, user: user)
+        setup.generator.dropLeadingSpace = prompt.dropLeadingSpace
+        try setup.run(cctx, prompt: prompt.tokens, cb: cb, user: user)
     }
 }

@@ -61,9 +61,11 @@ func capiStatus(_ body: () throws -> Void) -> Int32 {
 func capiFail(_ error: Error) -> Int32 {
     if let e = error as? BitternError {
         bts_set_error(e.message)
+        bts_set_status(e.status)
         return e.status
     }
     bts_set_error("internal error: \(error)")
+    bts_set_status(Status.internalError)
     return Status.internalError
 }
 

@@ -67,6 +67,23 @@ public enum ChatTemplate: String, CaseIterable, Sendable {
         return s
     }
 
+    /// The prompt tokens for the assistant's next reply, and whether the reply's first piece should lose a
+    /// leading space. A prompt that ends in a space ("Assistant: ") would leave that space as a token of
+    /// its own with a byte-level BPE vocabulary, where words carry their leading space (" Hello"); the
+    /// model then starts its reply mid-word, and the next turn's rendering ("Assistant: Hello" ->
+    /// ":", " Hello") no longer matches the cached tokens. So the space is left to the model's first token
+    /// and removed from the text shown.
+    public func replyPrompt(_ messages: [ChatMessage], tokenizer tok: Tokenizer) throws -> (tokens: [Int32], dropLeadingSpace: Bool) {
+        let bos = tok.bos.map { String(decoding: tok.piece($0), as: UTF8.self) } ?? ""
+        var text = try render(messages, bos: bos, addAssistantPrompt: true)
+        var drop = false
+        if case .byteLevelBPE = tok.kind, text.hasSuffix(" ") {
+            text.removeLast()
+            drop = true
+        }
+        return (tok.encode(text, addSpecial: false, parseSpecial: true), drop)
+    }
+
     /// A Jinja template of this family, for files Bittern writes.
     public var jinja: String {
         switch self {

@@ -41,6 +41,8 @@ public struct Generator {
     public var maxTokens = 256            // < 0: until the context is full
     public var stopStrings: [String] = []
     public var reusePrefix = false
+    /// Remove one leading space from the reply's text (see ChatTemplate.replyPrompt).
+    public var dropLeadingSpace = false
 
     public init() {}
 
@@ -52,25 +54,32 @@ public struct Generator {
         for s in stopStrings where s.isEmpty { throw BitternError.invalidArgument("stop strings must not be empty") }
         var result = GenerationResult()
         var newTokens = prompt
+        var keep = context.position
         if reusePrefix {
             var common = 0
             let held = context.tokens
             while common < held.count && common < prompt.count && held[common] == prompt[common] { common += 1 }
             // Keep at least one prompt token to decode: its logits start the reply.
             if common == prompt.count && common > 0 { common -= 1 }
-            try context.truncate(to: common)
+            keep = common
             newTokens = Array(prompt[common...])
             result.reusedTokens = common
         }
+        // Checked before anything changes, so a prompt that does not fit leaves the context as it was.
+        guard newTokens.count <= context.nCtx - keep else {
+            throw BitternError(Status.contextFull,
+                               "context full: the prompt needs \(keep + newTokens.count) positions, n_ctx is \(context.nCtx)")
+        }
+        if keep < context.position { try context.truncate(to: keep) }
         guard !newTokens.isEmpty || context.position > 0 else {
             throw BitternError.invalidArgument("generate needs a prompt (the context is empty and the prompt has no tokens)")
         }
-        for t in prompt { sampler.accept(t) }
         let t0 = monotonicSeconds()
         if !newTokens.isEmpty { try context.decode(tokens: newTokens) }
         else if context.logitsCount == 0 {
             throw BitternError.invalidArgument("generate: nothing to continue from (empty prompt and no logits)")
         }
+        for t in prompt { sampler.accept(t) }   // only once the prompt is in: a failed call leaves the sampler as it was
         result.promptTokens = newTokens.count
         result.prefillSeconds = monotonicSeconds() - t0
 
@@ -80,7 +89,13 @@ public struct Generator {
         let t1 = monotonicSeconds()
         var finish = FinishReason.length
         var n = 0
+        var atReplyStart = dropLeadingSpace
         func deliver(_ text: String, _ token: Int32) -> Bool {
+            var text = text
+            if atReplyStart && !text.isEmpty {
+                if text.hasPrefix(" ") { text.removeFirst() }
+                atReplyStart = false
+            }
             output += text
             return onText(text, token)
         }
@@ -101,11 +116,14 @@ public struct Generator {
             let bytes = Array(held.utf8)
             let ready = String(decoding: bytes[..<(bytes.count - keep)], as: UTF8.self)
             held = String(decoding: bytes[(bytes.count - keep)...], as: UTF8.self)
-            if !deliver(ready, token) { finish = .cancelled; break }
+            let goOn = deliver(ready, token)
             if context.position >= context.nCtx { finish = .contextFull; break }
+            // The delivered token joins the context even when the caller stops here, so the context
+            // holds exactly the text it was given.
             try context.decode(tokens: [token])
+            if !goOn { finish = .cancelled; break }
         }
-        if finish != .stopString {
+        if finish != .stopString && finish != .cancelled {
             let rest = held + stream.finish()
             if !rest.isEmpty { _ = deliver(rest, -1) }
         }

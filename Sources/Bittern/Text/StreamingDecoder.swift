@@ -41,37 +41,41 @@ public struct StreamingDecoder {
                 if let (_, len) = UnitScanner.decodeUTF8(t, i) {
                     out.append(contentsOf: t[i..<(i + len)]); i += len; continue
                 }
-                if !final && Self.couldComplete(t, from: i) { break }
+                // A truncated or broken sequence becomes one U+FFFD for its longest valid prefix (the
+                // "maximal subpart" rule of Unicode and WHATWG); one still being completed is held.
+                let k = Self.validPrefixLength(t, from: i)
+                if !final && i + k == n && k > 0 { break }
                 out.append(contentsOf: [0xEF, 0xBF, 0xBD])
-                i += 1
+                i += max(k, 1)
             }
         }
         pending.removeFirst(i)
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// True when the bytes from i are a proper prefix of some well-formed UTF-8 sequence.
-    static func couldComplete(_ t: UnsafeBufferPointer<UInt8>, from i: Int) -> Bool {
+    /// How many bytes from i (0-3) are a proper prefix of some well-formed UTF-8 sequence: the lead byte
+    /// and the continuation bytes that still fit (0 when t[i] cannot start a sequence).
+    static func validPrefixLength(_ t: UnsafeBufferPointer<UInt8>, from i: Int) -> Int {
         let b0 = t[i]
         let need: Int
         switch b0 {
         case 0xC2...0xDF: need = 2
         case 0xE0...0xEF: need = 3
         case 0xF0...0xF4: need = 4
-        default: return false
+        default: return 0
         }
-        let have = t.count - i
-        guard have < need else { return false }
-        for k in 1..<have {
+        var k = 1
+        while k < need && i + k < t.count {
             let c = t[i + k]
-            guard c & 0xC0 == 0x80 else { return false }
+            guard c & 0xC0 == 0x80 else { break }
             if k == 1 {   // the second byte's narrower ranges (no overlongs, surrogates, > U+10FFFF)
-                if b0 == 0xE0 && c < 0xA0 { return false }
-                if b0 == 0xED && c > 0x9F { return false }
-                if b0 == 0xF0 && c < 0x90 { return false }
-                if b0 == 0xF4 && c > 0x8F { return false }
+                if b0 == 0xE0 && c < 0xA0 { break }
+                if b0 == 0xED && c > 0x9F { break }
+                if b0 == 0xF0 && c < 0x90 { break }
+                if b0 == 0xF4 && c > 0x8F { break }
             }
+            k += 1
         }
-        return true
+        return min(k, need - 1)
     }
 }

@@ -14,6 +14,9 @@ extern "C" {
 /* ---- this thread's last error message (what bittern_last_error returns) ---- */
 void bts_set_error(const char *message);
 const char *bts_last_error(void);
+/* The status of this thread's last failure (0 before any). */
+void bts_set_status(int status);
+int bts_last_status(void);
 
 /* ---- worker pool ----
    n workers in all; worker 0 is the calling thread, workers 1..n-1 are threads that spin briefly

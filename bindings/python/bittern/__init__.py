@@ -1,6 +1,14 @@
-"""Bittern: ternary (BitNet b1.58) matrices from Python, through libbittern's C API (ctypes + numpy).
+"""Bittern: ternary (BitNet b1.58) models and matrices from Python, through libbittern's C API (ctypes + numpy).
 
-    import numpy as np, bittern
+    import bittern
+    model = bittern.Model()                     # the bundled demo model, or bittern.Model("model.gguf")
+    for piece in model.generate("In the beginning", max_tokens=60, seed=1):
+        print(piece, end="", flush=True)
+
+    chat = bittern.Chat(model, system="You are helpful.")
+    print(chat.ask("Hello!"))
+
+    import numpy as np
     m = bittern.TernaryMatrix.from_float(np.random.randn(256, 512).astype(np.float32))
     y = m @ np.random.randn(512).astype(np.float32)
 
@@ -11,17 +19,20 @@ from __future__ import annotations
 
 import os
 
-from ._lib import (E_CONTEXT_FULL, E_FORMAT, E_INTERNAL, E_INVALID_ARGUMENT, E_IO, E_OUT_OF_MEMORY,
-                   E_UNSUPPORTED, OK, BitternError, LibraryNotFoundError, check as _check, lib as _clib,
-                   library_path)
+from ._lib import (E_ABORTED, E_CONTEXT_FULL, E_FORMAT, E_INTERNAL, E_INVALID_ARGUMENT, E_IO, E_OUT_OF_MEMORY,
+                   E_UNSUPPORTED, FINISH_NAMES, OK, SEED_RANDOM, BitternError, LibraryNotFoundError,
+                   check as _check, lib as _clib, library_path)
+from .generation import Chat, Generation, GenerationResult
 from .matrix import TernaryMatrix
-from .model import Context, Model
+from .model import Context, Detokenizer, Model, default_model_path
+from .sampling import Sampler
 from .runtime import Runtime, describe_default as describe
 
 __all__ = [
-    "BitternError", "Context", "LibraryNotFoundError", "Model", "Runtime", "TernaryMatrix", "abi_version", "backends", "describe",
+    "BitternError", "Chat", "Context", "Detokenizer", "Generation", "GenerationResult", "LibraryNotFoundError",
+    "Model", "Runtime", "Sampler", "TernaryMatrix", "abi_version", "backends", "default_model_path", "describe",
     "library_path", "load_plugin", "version", "OK", "E_INVALID_ARGUMENT", "E_IO", "E_FORMAT", "E_UNSUPPORTED",
-    "E_OUT_OF_MEMORY", "E_INTERNAL", "E_CONTEXT_FULL",
+    "E_OUT_OF_MEMORY", "E_INTERNAL", "E_CONTEXT_FULL", "E_ABORTED", "FINISH_NAMES", "SEED_RANDOM",
 ]
 
 __version__ = "0.1.0"

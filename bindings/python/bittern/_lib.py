@@ -11,8 +11,8 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
-from ctypes import (POINTER, Structure, c_bool, c_char_p, c_float, c_int8, c_int32, c_size_t, c_uint32,
-                    c_void_p)
+from ctypes import (POINTER, Structure, c_bool, c_char, c_char_p, c_double, c_float, c_int8, c_int32, c_size_t,
+                    c_uint32, c_uint64, c_void_p)
 
 # ---- statuses (bittern.h) ----------------------------------------------------------------------------
 OK = 0
@@ -23,6 +23,7 @@ E_UNSUPPORTED = -4
 E_OUT_OF_MEMORY = -5
 E_INTERNAL = -6
 E_CONTEXT_FULL = -7
+E_ABORTED = -8
 
 STATUS_NAMES = {
     OK: "OK",
@@ -33,7 +34,26 @@ STATUS_NAMES = {
     E_OUT_OF_MEMORY: "BITTERN_E_OUT_OF_MEMORY",
     E_INTERNAL: "BITTERN_E_INTERNAL",
     E_CONTEXT_FULL: "BITTERN_E_CONTEXT_FULL",
+    E_ABORTED: "BITTERN_E_ABORTED",
 }
+
+# ---- finish reasons (bittern_finish_reason) ----------------------------------------------------------
+FINISH_LENGTH = 0        # max_tokens reached
+FINISH_END = 1           # the model produced an end-of-generation token (not emitted)
+FINISH_STOP = 2          # a stop string appeared (it and what follows are not emitted)
+FINISH_CANCELLED = 3     # the text callback returned false
+FINISH_CONTEXT_FULL = 4  # no room for another token
+
+FINISH_NAMES = {
+    FINISH_LENGTH: "length",
+    FINISH_END: "end",
+    FINISH_STOP: "stop",
+    FINISH_CANCELLED: "cancelled",
+    FINISH_CONTEXT_FULL: "context_full",
+}
+
+SEED_RANDOM = 2 ** 64 - 1  # BITTERN_SEED_RANDOM (UINT64_MAX)
+TOKEN_ERROR = -2 ** 31     # INT32_MIN: what the size-query text functions return on error
 
 
 class BitternError(RuntimeError):
@@ -149,8 +169,62 @@ class ContextParams(Structure):
         ("size", c_uint32),
         ("n_ctx", c_uint32),
         ("logits_all", c_bool),
+        ("kv_type", c_char_p),
     ]
 
+
+class SamplerParams(Structure):
+    _fields_ = [
+        ("size", c_uint32),
+        ("temperature", c_float),
+        ("top_k", c_int32),
+        ("top_p", c_float),
+        ("min_p", c_float),
+        ("repeat_penalty", c_float),
+        ("frequency_penalty", c_float),
+        ("presence_penalty", c_float),
+        ("penalty_last_n", c_int32),
+        ("seed", c_uint64),
+    ]
+
+
+class GenerateResult(Structure):
+    _fields_ = [
+        ("n_prompt_tokens", c_int32),
+        ("n_reused_tokens", c_int32),
+        ("n_generated", c_int32),
+        ("finish_reason", c_int32),
+        ("prefill_ms", c_double),
+        ("decode_ms", c_double),
+    ]
+
+
+class GenerateParams(Structure):
+    _fields_ = [
+        ("size", c_uint32),
+        ("max_tokens", c_int32),
+        ("sampling", SamplerParams),
+        ("sampler", c_void_p),
+        ("stop", POINTER(c_char_p)),
+        ("n_stop", c_int32),
+        ("parse_special", c_bool),
+        ("result", POINTER(GenerateResult)),
+    ]
+
+
+class ChatMessage(Structure):
+    _fields_ = [
+        ("role", c_char_p),
+        ("content", c_char_p),
+    ]
+
+
+# bool (*bittern_text_callback)(const char *text, size_t len, int32_t token, void *user_data). text is
+# declared POINTER(c_char), not c_char_p, so that ctypes hands over the pointer and the callback reads
+# exactly len bytes (ctypes.string_at(text, len)).
+TEXT_CALLBACK = ctypes.CFUNCTYPE(c_bool, POINTER(c_char), c_size_t, c_int32, c_void_p)
+# bool (*bittern_abort_callback)(void *user_data)
+ABORT_CALLBACK = ctypes.CFUNCTYPE(c_bool, c_void_p)
 
 status_t = c_int32
 runtime_p = c_void_p
@@ -168,6 +242,7 @@ _PROTOTYPES = {
     "bittern_version": (c_char_p, []),
     "bittern_abi_version": (c_uint32, []),
     "bittern_last_error": (c_char_p, []),
+    "bittern_last_status": (c_int32, []),
     "bittern_string_free": (None, [c_void_p]),
     # backends
     "bittern_backend_count": (c_size_t, []),
@@ -206,6 +281,44 @@ _PROTOTYPES = {
     "bittern_logits": (f32_p, [c_void_p, c_int32]),
     "bittern_context_reset": (status_t, [c_void_p]),
     "bittern_context_truncate": (status_t, [c_void_p, c_uint32]),
+    "bittern_default_model_path": (c_void_p, []),
+    "bittern_context_set_abort_callback": (status_t, [c_void_p, ABORT_CALLBACK, c_void_p]),
+    "bittern_context_n_tokens": (c_int32, [c_void_p]),
+    # text
+    "bittern_tokenize": (c_int32, [c_void_p, c_char_p, c_size_t, c_bool, c_bool, i32_p, c_int32]),
+    "bittern_token_to_piece": (c_int32, [c_void_p, c_int32, c_char_p, c_int32]),
+    "bittern_detokenize": (c_int32, [c_void_p, i32_p, c_int32, c_bool, c_char_p, c_int32]),
+    "bittern_token_bos": (c_int32, [c_void_p]),
+    "bittern_token_eos": (c_int32, [c_void_p]),
+    "bittern_token_eot": (c_int32, [c_void_p]),
+    "bittern_token_is_eog": (c_bool, [c_void_p, c_int32]),
+    "bittern_token_is_control": (c_bool, [c_void_p, c_int32]),
+    "bittern_detokenizer_create": (status_t, [c_void_p, c_bool, POINTER(c_void_p)]),
+    "bittern_detokenizer_push": (POINTER(c_char), [c_void_p, c_int32, POINTER(c_size_t)]),
+    "bittern_detokenizer_free": (None, [c_void_p]),
+    # sampling
+    "bittern_sampler_default_params": (SamplerParams, []),
+    "bittern_sampler_create": (status_t, [c_void_p, POINTER(SamplerParams), POINTER(c_void_p)]),
+    "bittern_sampler_create_chain": (status_t, [c_void_p, c_uint64, POINTER(c_void_p)]),
+    "bittern_sampler_add_logit_bias": (status_t, [c_void_p, c_int32, i32_p, f32_p]),
+    "bittern_sampler_add_penalties": (status_t, [c_void_p, c_int32, c_float, c_float, c_float]),
+    "bittern_sampler_add_top_k": (status_t, [c_void_p, c_int32]),
+    "bittern_sampler_add_top_p": (status_t, [c_void_p, c_float]),
+    "bittern_sampler_add_min_p": (status_t, [c_void_p, c_float]),
+    "bittern_sampler_add_temperature": (status_t, [c_void_p, c_float]),
+    "bittern_sampler_add_greedy": (status_t, [c_void_p]),
+    "bittern_sampler_add_dist": (status_t, [c_void_p]),
+    "bittern_sampler_sample": (c_int32, [c_void_p, c_void_p, c_int32]),
+    "bittern_sampler_accept": (status_t, [c_void_p, c_int32]),
+    "bittern_sampler_reset": (status_t, [c_void_p]),
+    "bittern_sampler_free": (None, [c_void_p]),
+    # generation
+    "bittern_generate_default_params": (GenerateParams, []),
+    "bittern_generate": (status_t, [c_void_p, c_char_p, POINTER(GenerateParams), TEXT_CALLBACK, c_void_p]),
+    # chat (bittern_chat_render returns a char * to free: c_void_p, see take_string)
+    "bittern_chat_render": (c_void_p, [c_void_p, c_char_p, POINTER(ChatMessage), c_size_t, c_bool]),
+    "bittern_chat": (status_t, [c_void_p, c_char_p, POINTER(ChatMessage), c_size_t, POINTER(GenerateParams),
+                                TEXT_CALLBACK, c_void_p]),
 }
 
 for _name, (_restype, _argtypes) in _PROTOTYPES.items():
@@ -227,11 +340,17 @@ def check(status: int) -> None:
         raise BitternError(status, last_error())
 
 
+def last_failure() -> BitternError:
+    """The error of a call that failed without returning a status (NULL, -1, INT32_MIN): this thread's
+    bittern_last_status() and message."""
+    status = int(lib.bittern_last_status())
+    return BitternError(status if status != OK else E_INTERNAL, last_error())
+
+
 def take_string(ptr) -> str:
-    """Copies a library-allocated char * into a str and frees it. NULL (a describe that failed on a live
-    handle: the library gives no status then) raises BitternError with E_INTERNAL and the message."""
+    """Copies a library-allocated char * into a str and frees it; NULL raises last_failure()."""
     if not ptr:
-        raise BitternError(E_INTERNAL, last_error())
+        raise last_failure()
     try:
         return ctypes.string_at(ptr).decode("utf-8", "replace")
     finally:

@@ -27,12 +27,13 @@ def expected():
 def test_decode_matches_the_reference_logits():
     tokens, want = expected()
     seen = []
-    with bittern.Model(MODEL, progress=seen.append) as m:
+    # F32 head and KV cache: the reference's storage (the defaults are q8 and F16)
+    with bittern.Model(MODEL, progress=seen.append, head_type="f32") as m:
         assert seen and seen[-1] == 1.0 and all(0.0 <= f <= 1.0 for f in seen)
         info = m.info
-        assert info["architecture"] in ("bitnet-b1.58", "bitnet-25")
+        assert info["architecture"] in ("bitnet-b1.58", "bitnet-25") and info["head_type"] == "f32"
         assert m.n_vocab == len(want[0])
-        ctx = m.context(n_ctx=32, logits_all=True)
+        ctx = m.context(n_ctx=32, logits_all=True, kv_type="f32")
         last = ctx.decode(tokens)
         np.testing.assert_allclose(last, want[len(tokens) - 1], atol=1e-3)
         for i in range(len(tokens)):
