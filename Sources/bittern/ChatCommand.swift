@@ -35,7 +35,7 @@ func chatCommand(_ argv: [String]) throws -> Int32 {
     let (model, _) = try loadModel(a)
     let tok = try requireTokenizer(model)
     let template = try ChatTemplate.resolve(name: a.options["template"], model: model)
-    let ctx = try model.makeContext(nCtx: try contextSize(a, model))
+    let ctx = try model.makeContext(nCtx: try contextSize(a, model), kvType: try kvType(a))
     let sampler = try Sampler(vocabSize: model.hparams.vocabSize, params: sp)
     let system = a.options["system"].map { [ChatMessage(role: "system", content: $0)] } ?? []
     var messages = system

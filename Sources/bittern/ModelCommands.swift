@@ -22,6 +22,8 @@ let modelHelp = """
   -t, --threads N           worker threads (default: one per core)
   -c, --ctx-size N          context length (default: the model's)
       --backend NAME        kernel backend (default: the best this CPU runs)
+      --head TYPE           output head storage: q8 (default), f16, f32
+      --kv TYPE             KV cache storage: f16 (default), f32
 """
 
 let runUsage = """
@@ -76,7 +78,7 @@ Prints the tokens of TEXT, one per line: id and piece.
       --ids                 print only the ids, on one line
 """
 
-let modelValued: Set<String> = ["model", "threads", "ctx-size", "backend"]
+let modelValued: Set<String> = ["model", "threads", "ctx-size", "backend", "head", "kv"]
 let samplingValued: Set<String> = ["temp", "top-k", "top-p", "min-p", "repeat-penalty", "repeat-last-n",
                                    "presence-penalty", "frequency-penalty", "seed"]
 let shortAliases = ["m": "model", "t": "threads", "c": "ctx-size", "p": "prompt", "f": "file", "n": "n-predict",
@@ -111,10 +113,15 @@ func loadModel(_ a: Arguments) throws -> (BitNetModel, Double) {
     guard access(path, R_OK) == 0 else {
         throw BitternError.io("cannot open model '\(path)': \(String(cString: strerror(errno)))")
     }
+    var head = HeadType.default
+    if let h = a.options["head"] {
+        guard let t = HeadType(rawValue: h) else { throw UsageError("--head: unknown type '\(h)' (q8, f16, f32)") }
+        head = t
+    }
     let runtime = try Runtime(rp)
     let tty = isatty(2) != 0
     let t0 = now()
-    let m = try BitNetModel(path: path, runtime: runtime, progress: tty ? { f in
+    let m = try BitNetModel(path: path, runtime: runtime, headType: head, progress: tty ? { f in
         printError("\rloading \(path) \(Int(f * 100))%", newline: false)
     } : nil)
     if tty { printError("\r\u{1B}[K", newline: false) }
@@ -125,6 +132,12 @@ func contextSize(_ a: Arguments, _ m: BitNetModel) throws -> Int {
     let n = try a.int("ctx-size") ?? 0
     guard n >= 0 else { throw UsageError("--ctx-size must be >= 0") }
     return n
+}
+
+func kvType(_ a: Arguments) throws -> KVType {
+    guard let k = a.options["kv"] else { return .f16 }
+    guard let t = KVType(rawValue: k) else { throw UsageError("--kv: unknown type '\(k)' (f16, f32)") }
+    return t
 }
 
 func readText(_ path: String) throws -> String {
@@ -177,7 +190,7 @@ func runCommand(_ argv: [String]) throws -> Int32 {
     guard n >= -1 else { throw UsageError("--n-predict must be >= -1") }
     let (model, loadSeconds) = try loadModel(a)
     let tok = try requireTokenizer(model)
-    let ctx = try model.makeContext(nCtx: try contextSize(a, model))
+    let ctx = try model.makeContext(nCtx: try contextSize(a, model), kvType: try kvType(a))
     let sampler = try Sampler(vocabSize: model.hparams.vocabSize, params: sp)
     var gen = Generator()
     gen.maxTokens = n
@@ -209,16 +222,17 @@ func perplexityCommand(_ argv: [String]) throws -> Int32 {
     guard let bos = tok.bos else { throw BitternError.unsupported("perplexity needs a BOS token; the vocabulary has none") }
     let limit = try a.int("chunks")
     let ids = tok.encode(text, addSpecial: false, parseSpecial: false)
-    let ctx = try model.makeContext(nCtx: chunk, logitsAll: true)
+    let ctx = try model.makeContext(nCtx: chunk, logitsAll: true, kvType: try kvType(a))
     let t0 = now()
     let r = try Perplexity.evaluate(context: ctx, tokens: ids, bos: bos, chunkSize: chunk, maxChunks: limit)
     let seconds = now() - t0
     if a.flags.contains("json") {
         print(JSON.object([("perplexity", .double(r.perplexity)), ("nll_sum", .double(r.nllSum)),
                            ("tokens_scored", .int(r.scored)), ("chunks", .int(r.chunks)), ("chunk_size", .int(chunk)),
-                           ("text_tokens", .int(ids.count)), ("seconds", .double(seconds))]).serialized())
+                           ("text_tokens", .int(ids.count)), ("head_type", .string(model.head.type.rawValue)),
+                           ("kv_type", .string(ctx.cache.type.rawValue)), ("seconds", .double(seconds))]).serialized())
     } else {
-        print("perplexity \(r.perplexity) over \(r.scored) tokens (\(r.chunks) chunks of up to \(chunk)); \(format1(seconds)) s")
+        print("perplexity \(r.perplexity) over \(r.scored) tokens (\(r.chunks) chunks of up to \(chunk)); head \(model.head.type.rawValue), kv \(ctx.cache.type.rawValue); \(format1(seconds)) s")
     }
     return 0
 }

@@ -19,9 +19,14 @@
 #define FAST_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 #endif
 
+static int forced_portable;
+
+void btk_float_force_portable(int on) { forced_portable = on; }
+
 static int use_fast(void) {
 #if defined(__x86_64__)
     static int cached = -1;
+    if (forced_portable) return 0;
     if (cached < 0) {
         const uint64_t need = BITTERN_CPU_AVX2 | BITTERN_CPU_FMA | BITTERN_CPU_F16C;
         cached = (btk_cpu_features() & need) == need;

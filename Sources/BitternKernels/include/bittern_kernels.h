@@ -40,6 +40,8 @@ size_t btk_ternarize(const float *w, size_t n, float inv_alpha, float threshold,
 size_t btk_check_trits(const int8_t *t, size_t n, size_t *zeros);
 
 /* ---- float kernels of the forward pass (float/dense.c): AVX2+FMA+F16C when present, else C ---- */
+/* Tests: 1 makes every float kernel take its portable C path (not thread-safe; set before use). */
+void btk_float_force_portable(int on);
 void btk_f32_to_f16(const float *src, uint16_t *dst, size_t n);   /* round to nearest even */
 void btk_f16_to_f32(const uint16_t *src, float *dst, size_t n);
 /* y[r] = w[r] . x for rows x cols row-major weights */
