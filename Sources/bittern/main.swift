@@ -36,6 +36,8 @@ commands:
                             computes only rows of its own node's slice; exit 1 on a failure
       --topology SPEC         hwloc synthetic string or XML file (default: pack:2 numa:2 l3:1 core:32 pu:2)
       --rows R --cols C       one matrix of this shape instead of the 2B4T shapes
+  bench model --model FILE  decode and prefill tok/s of a model file, peak RSS, decode against the read
+                            bandwidth (--threads N, --head q8|f16|f32, --json)
   topology [options]        the machine as hwloc sees it (packages, NUMA nodes, cores with their PUs
                             and kind, caches) and the worker plan: which core each worker runs on
       --topology SPEC         an hwloc synthetic string or XML file instead of this machine (nothing is
@@ -64,7 +66,7 @@ func runCLI(_ argv: [String]) throws -> Int32 {
     default: break
     }
     let args = try Arguments(argv, valued: ["backend", "tokens", "threads", "stream-mb", "llamacpp-lib", "layers",
-                                             "topology", "numa-policy", "rows", "cols"],
+                                             "topology", "numa-policy", "rows", "cols", "model", "head"],
                              flags: ["pretty", "json", "quick", "stream-only", "smt", "placement"])
     if args.flags.contains("help") { print(usage); return 0 }
     switch command {
@@ -87,8 +89,20 @@ func runCLI(_ argv: [String]) throws -> Int32 {
         }
         for e in BackendRegistry.shared.pluginErrors { print("plugin error: \(e)") }
     case "bench":
-        guard args.positional.count >= 2, ["kernels", "sparse", "topology"].contains(args.positional[1]) else {
-            throw UsageError("bench: expected 'bench kernels', 'bench sparse' or 'bench topology'")
+        guard args.positional.count >= 2, ["kernels", "sparse", "topology", "model"].contains(args.positional[1]) else {
+            throw UsageError("bench: expected 'bench kernels', 'bench sparse', 'bench topology' or 'bench model'")
+        }
+        if args.positional[1] == "model" {
+            guard let path = args.options["model"] else { throw UsageError("bench model: give the model with --model FILE") }
+            var bench = ModelBench(path: path)
+            bench.threads = try args.int("threads") ?? 0
+            bench.json = args.flags.contains("json")
+            if let h = args.options["head"] {
+                guard let t = HeadType(rawValue: h) else { throw UsageError("--head: unknown type '\(h)' (q8, f16, f32)") }
+                bench.head = t
+            }
+            try bench.run()
+            return 0
         }
         if args.positional[1] == "topology" {
             var bench = TopologyBench()

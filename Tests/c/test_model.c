@@ -223,7 +223,7 @@ static void check_decode(bittern_model *m) {
     CHECK(bittern_decode(c, ref_tokens, (size_t)n) == BITTERN_OK);
     float d = max_diff(bittern_logits(c, -1), last);
     printf("max |logit - numpy| at the last position, default (F16) KV cache: %g\n", d);
-    CHECK(d < 0.25f);   /* F16 keys and values: see check_defaults */
+    CHECK(d < 0.3f);   /* F16 keys and values: see check_defaults */
     bittern_context_free(c);
 
     STEP("last logits only");
@@ -299,7 +299,7 @@ static void check_decode(bittern_model *m) {
 }
 
 /* The default storage (q8 head, F16 KV cache) agrees with the reference on every argmax but where the
-   reference's top-2 gap is tiny, and stays within 0.25 of its logits (see ForwardTests.swift). */
+   reference's top-2 gap is tiny, and stays within 0.3 of its logits (see ForwardTests.swift). */
 static void check_defaults(const char *path) {
     STEP("default head and KV cache");
     bittern_model *m = NULL;
@@ -316,7 +316,7 @@ static void check_defaults(const char *path) {
     CHECK(bittern_context_create(m, &cp, &c) == BITTERN_OK && c != NULL);
     if (c) {
         CHECK(bittern_decode(c, ref_tokens, (size_t)n_tokens) == BITTERN_OK);
-        for (int p = 0; p < n_tokens; p++) CHECK(max_diff(bittern_logits(c, p), p) < 0.25f);
+        for (int p = 0; p < n_tokens; p++) CHECK(max_diff(bittern_logits(c, p), p) < 0.3f);
         bittern_context_free(c);
     }
     cp.kv_type = "f8";

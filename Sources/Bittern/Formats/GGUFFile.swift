@@ -185,11 +185,17 @@ public final class GGUFFile: @unchecked Sendable {
     /// Tells the kernel the tensor's whole pages are not needed any more (after packing the weights
     /// elsewhere), so they stop counting in RSS; they are read back from the file if touched again.
     public func releasePages(of t: GGUFTensorInfo) {
+        releasePages(of: t, rows: 0..<max(t.rows, 1))
+    }
+
+    /// The same for the whole pages inside rows [range) of a tensor (rows of ne0 values, whole blocks).
+    public func releasePages(of t: GGUFTensorInfo, rows range: Range<Int>) {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        guard page > 0 else { return }
-        let start = dataOffset + t.offset
+        guard page > 0, t.rows > 0 else { return }
+        let rowBytes = t.byteCount / t.rows
+        let start = dataOffset + t.offset + range.lowerBound * rowBytes
         let first = (start + page - 1) / page * page
-        let end = (start + t.byteCount) / page * page
+        let end = (start + range.count * rowBytes) / page * page
         guard end > first else { return }
         _ = madvise(UnsafeMutableRawPointer(mutating: mapping.base + first), end - first, MADV_DONTNEED)
     }

@@ -9,7 +9,10 @@ public struct Hyperparameters: Sendable, Equatable {
     }
 
     /// Architectures this version runs: the 2B4T family (ReLU^2-gated FFN, sub-norms, GQA, NeoX RoPE).
-    public static let supportedArchitectures = ["bitnet-b1.58", "bitnet-25"]
+    /// "bitnet-b1.58" and "bitnet-25": Microsoft's names for 2B4T (ReLU-squared). "bitnet": llama.cpp's
+    /// name for the same graph (same tensors, NeoX RoPE), whose activation is SiLU unless
+    /// `bitnet.hidden_activation` says otherwise.
+    public static let supportedArchitectures = ["bitnet-b1.58", "bitnet-25", "bitnet"]
 
     public let architecture: String
     public let vocabSize: Int
@@ -80,7 +83,8 @@ public struct Hyperparameters: Sendable, Equatable {
         guard let vocab else { throw BitternError.format("\(f.path): missing metadata key '\(arch).vocab_size'") }
         let headDim = heads > 0 ? embd / heads : 0
         let ropeDims = try f.int("\(arch).rope.dimension_count") ?? headDim
-        var act = Activation.relu2
+        let theta = try f.float("\(arch).rope.freq_base") ?? 10000   // llama.cpp's default when absent
+        var act = arch == "bitnet" ? Activation.silu : Activation.relu2
         if let a = try f.string("\(arch).hidden_activation") {
             guard let v = Activation(rawValue: a) else {
                 throw BitternError.format("\(f.path): \(arch).hidden_activation = '\(a)' is not one of relu2, silu")
@@ -90,7 +94,7 @@ public struct Hyperparameters: Sendable, Equatable {
         try self.init(architecture: arch, vocabSize: vocab, contextLength: try int("context_length"), embeddingLength: embd,
                       blockCount: try int("block_count"), feedForwardLength: try int("feed_forward_length"),
                       headCount: heads, headCountKV: try int("attention.head_count_kv"), ropeDims: ropeDims,
-                      ropeFreqBase: try float("rope.freq_base"), rmsEpsilon: try float("attention.layer_norm_rms_epsilon"),
+                      ropeFreqBase: theta, rmsEpsilon: try float("attention.layer_norm_rms_epsilon"),
                       activation: act)
     }
 

@@ -100,22 +100,33 @@ public final class BitNetModel: @unchecked Sendable {
         }
 
         let embInfo = try checkDims("token_embd.weight", [embd, vocab])
-        if embInfo.type == .f16 {
-            let raw = try f.bytes(named: "token_embd.weight")
-            var halves = [UInt16](repeating: 0, count: vocab * embd)
-            halves.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<(vocab * embd * 2)])) }
-            embedding = EmbeddingTable(f16: halves, rows: vocab, cols: embd)
-        } else {
-            embedding = EmbeddingTable(f32: try f.floats("token_embd.weight"), rows: vocab, cols: embd)
+        // Rows are decoded a chunk at a time and the chunk's file pages released at once, so the head is
+        // never held twice (mapped file pages and its runtime copy) during the load.
+        func rows(_ name: String) -> (Range<Int>, UnsafeMutablePointer<Float>) throws -> Void {
+            { range, out in
+                try f.floatRows(name, rows: range, into: UnsafeMutableBufferPointer(start: out, count: range.count * embd))
+                if let t = f.tensor(named: name) { f.releasePages(of: t, rows: range) }
+            }
         }
         if f.tensor(named: "output.weight") != nil {
-            _ = try checkDims("output.weight", [embd, vocab])
-            head = OutputHead(try f.floats("output.weight"), rows: vocab, cols: embd, type: headType)
+            let outInfo = try checkDims("output.weight", [embd, vocab])
+            head = try OutputHead(rows: vocab, cols: embd, type: headType, fill: rows("output.weight"))
+            f.releasePages(of: outInfo)
             headTied = false
+            if embInfo.type == .f16 {
+                let raw = try f.bytes(named: "token_embd.weight")
+                var halves = [UInt16](repeating: 0, count: vocab * embd)
+                halves.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<(vocab * embd * 2)])) }
+                embedding = EmbeddingTable(f16: halves, rows: vocab, cols: embd)
+            } else {
+                embedding = EmbeddingTable(f32: try f.floats("token_embd.weight"), rows: vocab, cols: embd)
+            }
         } else {
-            head = OutputHead(embedding.allFloats(), rows: vocab, cols: embd, type: headType)
+            head = try OutputHead(rows: vocab, cols: embd, type: headType, fill: rows("token_embd.weight"))
             headTied = true
+            embedding = EmbeddingTable(tiedTo: head)
         }
+        f.releasePages(of: embInfo)
         // Embeddings and head: the first 5%; layers share the next 94%; output_norm and the rest, 1%.
         progress?(0.05)
         var layers = [BitNetLayer]()

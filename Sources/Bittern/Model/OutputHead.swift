@@ -17,29 +17,71 @@ public final class OutputHead: @unchecked Sendable {
     private var q8: [Int8] = []
     private var q8Scales: [Float] = []
 
-    /// From rows x cols floats (row-major).
-    public init(_ w: [Float], rows: Int, cols: Int, type: HeadType) {
+    /// Built from rows x cols floats that `fill(range, out)` writes (row-major), a few thousand rows at a
+    /// time, so a large head never exists as F32 unless asked for.
+    public init(rows: Int, cols: Int, type: HeadType, fill: (Range<Int>, UnsafeMutablePointer<Float>) throws -> Void) rethrows {
         self.type = type
         self.rows = rows
         self.cols = cols
+        let chunk = max(1, (1 << 22) / max(cols, 1))
+        var tmp = [Float](repeating: 0, count: min(rows, chunk) * cols)
+        let nb = btk_q8_blocks(cols)
         switch type {
-        case .f32:
-            f32 = w
-        case .f16:
-            f16 = [UInt16](repeating: 0, count: w.count)
-            w.withUnsafeBufferPointer { s in f16.withUnsafeMutableBufferPointer { btk_f32_to_f16(s.baseAddress!, $0.baseAddress!, w.count) } }
+        case .f32: f32 = [Float](repeating: 0, count: rows * cols)
+        case .f16: f16 = [UInt16](repeating: 0, count: rows * cols)
         case .q8:
-            q8 = [Int8](repeating: 0, count: w.count)
-            q8Scales = [Float](repeating: 0, count: rows * btk_q8_blocks(cols))
-            w.withUnsafeBufferPointer { s in
-                q8.withUnsafeMutableBufferPointer { q in
-                    q8Scales.withUnsafeMutableBufferPointer { btk_quantize_q8_rows(s.baseAddress!, rows, cols, q.baseAddress!, $0.baseAddress!) }
+            q8 = [Int8](repeating: 0, count: rows * cols)
+            q8Scales = [Float](repeating: 0, count: rows * nb)
+        }
+        var r = 0
+        while r < rows {
+            let n = min(chunk, rows - r)
+            let range = r..<(r + n)
+            switch type {
+            case .f32:
+                try f32.withUnsafeMutableBufferPointer { try fill(range, $0.baseAddress! + r * cols) }
+            case .f16:
+                try tmp.withUnsafeMutableBufferPointer { try fill(range, $0.baseAddress!) }
+                tmp.withUnsafeBufferPointer { t in f16.withUnsafeMutableBufferPointer { btk_f32_to_f16(t.baseAddress!, $0.baseAddress! + r * cols, n * cols) } }
+            case .q8:
+                try tmp.withUnsafeMutableBufferPointer { try fill(range, $0.baseAddress!) }
+                tmp.withUnsafeBufferPointer { t in
+                    q8.withUnsafeMutableBufferPointer { q in
+                        q8Scales.withUnsafeMutableBufferPointer {
+                            btk_quantize_q8_rows(t.baseAddress!, n, cols, q.baseAddress! + r * cols, $0.baseAddress! + r * nb)
+                        }
+                    }
                 }
             }
+            r += n
+        }
+    }
+
+    /// From rows x cols floats (row-major).
+    public convenience init(_ w: [Float], rows: Int, cols: Int, type: HeadType) {
+        self.init(rows: rows, cols: cols, type: type) { range, out in
+            w.withUnsafeBufferPointer { out.update(from: $0.baseAddress! + range.lowerBound * cols, count: range.count * cols) }
         }
     }
 
     public var bytes: Int { f32.count * 4 + f16.count * 2 + q8.count + q8Scales.count * 4 }
+
+    /// Row t as floats (what the head multiplies with: a tied model's embedding lookups read it too).
+    public func row(_ t: Int, into out: UnsafeMutablePointer<Float>) {
+        switch type {
+        case .f32:
+            f32.withUnsafeBufferPointer { out.update(from: $0.baseAddress! + t * cols, count: cols) }
+        case .f16:
+            f16.withUnsafeBufferPointer { btk_f16_to_f32($0.baseAddress! + t * cols, out, cols) }
+        case .q8:
+            let nb = btk_q8_blocks(cols)
+            q8.withUnsafeBufferPointer { q in
+                q8Scales.withUnsafeBufferPointer { s in
+                    for i in 0..<cols { out[i] = Float(q[t * cols + i]) * s[t * nb + i / 32] }
+                }
+            }
+        }
+    }
 
     /// out[r - rows.lowerBound] = row r . x for r in the range.
     public func compute(_ x: UnsafePointer<Float>, rows range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
@@ -60,21 +102,27 @@ public final class OutputHead: @unchecked Sendable {
     }
 }
 
-/// token_embd for lookups: F16 when the file stores F16 (the published 2B4T file does: half the memory of
-/// F32, exactly the same values), else F32.
+/// token_embd for lookups. A tied model (no output.weight) reads its rows from the head's storage, so
+/// the largest tensor is held once (as llama.cpp does with a Q8_0 token_embd); an untied one keeps
+/// token_embd as F16 when the file stores F16, else F32.
 public final class EmbeddingTable: @unchecked Sendable {
     public let rows: Int
     public let cols: Int
     private var f32: [Float] = []
     private var f16: [UInt16] = []
+    private let head: OutputHead?
 
-    init(f32 w: [Float], rows: Int, cols: Int) { self.rows = rows; self.cols = cols; f32 = w }
-    init(f16 w: [UInt16], rows: Int, cols: Int) { self.rows = rows; self.cols = cols; f16 = w }
+    init(f32 w: [Float], rows: Int, cols: Int) { self.rows = rows; self.cols = cols; f32 = w; head = nil }
+    init(f16 w: [UInt16], rows: Int, cols: Int) { self.rows = rows; self.cols = cols; f16 = w; head = nil }
+    init(tiedTo h: OutputHead) { rows = h.rows; cols = h.cols; head = h }
 
     public var isF16: Bool { !f16.isEmpty }
+    public var isTied: Bool { head != nil }
+    /// Bytes held apart from the head.
     public var bytes: Int { f32.count * 4 + f16.count * 2 }
 
     public func row(_ t: Int, into out: UnsafeMutablePointer<Float>) {
+        if let head { head.row(t, into: out); return }
         if isF16 {
             f16.withUnsafeBufferPointer { btk_f16_to_f32($0.baseAddress! + t * cols, out, cols) }
         } else {
