@@ -84,24 +84,28 @@ static void check_gemv(void) {
     const size_t shapes[][2] = {{1, 1}, {3, 7}, {17, 31}, {5, 32}, {9, 33}, {64, 256}, {13, 1000}};
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         size_t rows = shapes[s][0], cols = shapes[s][1];
-        float *w = malloc(rows * cols * 4), *x = malloc(cols * 4), *y[2], *yh[2], *yq[2];
+        float *w = malloc(rows * cols * 4), *x = malloc(cols * 4), *y[2], *yh[2], *yq[2], *yqq[2];
+        int8_t *xq = malloc(cols);
+        float *xs = malloc(btk_q8_blocks(cols) * 4);
         uint16_t *wh = malloc(rows * cols * 2);
         size_t nb = btk_q8_blocks(cols);
         int8_t *q = malloc(rows * cols);
         float *qs = malloc(rows * nb * 4);
-        for (int k = 0; k < 2; k++) { y[k] = malloc(rows * 4); yh[k] = malloc(rows * 4); yq[k] = malloc(rows * 4); }
+        for (int k = 0; k < 2; k++) { y[k] = malloc(rows * 4); yh[k] = malloc(rows * 4); yq[k] = malloc(rows * 4); yqq[k] = malloc(rows * 4); }
         for (size_t i = 0; i < rows * cols; i++) w[i] = uniform() * (i % 11 == 0 ? 8.0f : 1.0f);
         for (size_t i = 0; i < cols; i++) x[i] = uniform();
         btk_f32_to_f16(w, wh, rows * cols);
         btk_quantize_q8_rows(w, rows, cols, q, qs);
+        btk_quantize_q8_rows(x, 1, cols, xq, xs);
         for (int k = 0; k < 2; k++) {
             btk_float_force_portable(k);
             btk_gemv_f32(w, rows, cols, x, y[k]);
             btk_gemv_f16(wh, rows, cols, x, yh[k]);
             btk_gemv_q8(q, qs, rows, cols, x, yq[k]);
+            btk_gemv_q8q8(q, qs, rows, cols, xq, xs, yqq[k]);
         }
         btk_float_force_portable(0);
-        int bad = 0, badq = 0;
+        int bad = 0, badq = 0, badqq = 0;
         for (size_t r = 0; r < rows; r++) {
             double exact = 0, mag = 0, exact_h = 0, qbound = 0;
             for (size_t i = 0; i < cols; i++) {
@@ -118,11 +122,18 @@ static void check_gemv(void) {
                 if (fabs(yq[k][r] - exact) > qbound + tol) badq++;
             }
             if (fabs(yq[0][r] - yq[1][r]) > tol) badq++;
+            /* x quantized too: add half a step of x per weight (bounded by |w| <= 127 * scale) */
+            double xbound = 0;
+            for (size_t i = 0; i < cols; i++) xbound += 0.5 * xs[i / 32] * 127.0 * qs[r * nb + i / 32];
+            for (int k = 0; k < 2; k++)
+                if (fabs(yqq[k][r] - exact) > qbound + xbound + tol) badqq++;
+            if (fabs(yqq[0][r] - yqq[1][r]) > tol) badqq++;
         }
+        CHECK(badqq == 0, "gemv q8 x q8 %zux%zu: %d rows off", rows, cols, badqq);
         CHECK(bad == 0, "gemv f32/f16 %zux%zu: %d rows off", rows, cols, bad);
         CHECK(badq == 0, "gemv q8 %zux%zu: %d rows off", rows, cols, badq);
-        free(w); free(x); free(wh); free(q); free(qs);
-        for (int k = 0; k < 2; k++) { free(y[k]); free(yh[k]); free(yq[k]); }
+        free(w); free(x); free(wh); free(q); free(qs); free(xq); free(xs);
+        for (int k = 0; k < 2; k++) { free(y[k]); free(yh[k]); free(yq[k]); free(yqq[k]); }
     }
 }
 

@@ -231,8 +231,9 @@ public final class ModelContext: @unchecked Sendable {
         let outAddr = Int(bitPattern: out)
         x.withUnsafeBufferPointer { y in
             let yp = y.baseAddress!
+            let input = model.head.prepare(yp)
             model.runtime.parallelFor(vocab, grain: 512) { b, end in
-                model.head.compute(yp, rows: b..<end, into: UnsafeMutablePointer<Float>(bitPattern: outAddr)! + b)
+                model.head.compute(yp, input, rows: b..<end, into: UnsafeMutablePointer<Float>(bitPattern: outAddr)! + b)
             }
         }
     }

@@ -83,9 +83,39 @@ public final class OutputHead: @unchecked Sendable {
         }
     }
 
-    /// out[r - rows.lowerBound] = row r . x for r in the range.
-    public func compute(_ x: UnsafePointer<Float>, rows range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+    /// The activation side of the q8 head: x in int8 blocks of 32 with a scale each (as llama.cpp's Q8_0 x
+    /// Q8_0 head), so the head's products are integer dot products. nil for the other types.
+    public struct Input {
+        var q: [Int8]
+        var scales: [Float]
+    }
+
+    public func prepare(_ x: UnsafePointer<Float>) -> Input? {
+        guard type == .q8 else { return nil }
+        var input = Input(q: [Int8](repeating: 0, count: cols), scales: [Float](repeating: 0, count: btk_q8_blocks(cols)))
+        input.q.withUnsafeMutableBufferPointer { q in
+            input.scales.withUnsafeMutableBufferPointer { btk_quantize_q8_rows(x, 1, cols, q.baseAddress!, $0.baseAddress!) }
+        }
+        return input
+    }
+
+    /// out[r - rows.lowerBound] = row r . x for r in the range (x as prepared, for q8).
+    public func compute(_ x: UnsafePointer<Float>, _ input: Input?, rows range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         let n = range.count
+        if let input {
+            let nb = btk_q8_blocks(cols)
+            q8.withUnsafeBufferPointer { q in
+                q8Scales.withUnsafeBufferPointer { s in
+                    input.q.withUnsafeBufferPointer { xq in
+                        input.scales.withUnsafeBufferPointer { xs in
+                            btk_gemv_q8q8(q.baseAddress! + range.lowerBound * cols, s.baseAddress! + range.lowerBound * nb,
+                                          n, cols, xq.baseAddress!, xs.baseAddress!, out)
+                        }
+                    }
+                }
+            }
+            return
+        }
         switch type {
         case .f32:
             f32.withUnsafeBufferPointer { btk_gemv_f32($0.baseAddress! + range.lowerBound * cols, n, cols, x, out) }

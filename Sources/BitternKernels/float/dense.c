@@ -220,6 +220,51 @@ void btk_gemv_q8(const int8_t *w, const float *scales, size_t rows, size_t cols,
     for (size_t r = 0; r < rows; r++) y[r] = dot_q8(w + r * cols, scales + r * nb, x, cols);
 }
 
+/* Both sides int8 in blocks of 32: sum over blocks of (w_b . x_b) * sw_b * sx_b, the block products exact
+   in int32 (|.| <= 32 * 127 * 127). */
+static float dot_q8q8(const int8_t *w, const float *ws, const int8_t *x, const float *xs, size_t n) {
+    float s = 0;
+    for (size_t b = 0; b * 32 < n; b++) {
+        size_t end = (b + 1) * 32 < n ? (b + 1) * 32 : n;
+        int32_t acc = 0;
+        for (size_t i = b * 32; i < end; i++) acc += (int32_t)w[i] * x[i];
+        s += (float)acc * (ws[b] * xs[b]);
+    }
+    return s;
+}
+
+#if defined(__x86_64__)
+/* vpmaddubsw needs an unsigned operand: |w| times x with w's sign (llama.cpp's trick; w is in
+   [-127, 127], so |w| fits and the int16 pair sums stay below 2 * 127 * 128). */
+FAST_FN float dot_q8q8_fast(const int8_t *w, const float *ws, const int8_t *x, const float *xs, size_t n) {
+    __m256 total = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    size_t b = 0;
+    for (; (b + 1) * 32 <= n; b++) {
+        __m256i wv = _mm256_loadu_si256((const __m256i *)(w + b * 32));
+        __m256i xv = _mm256_loadu_si256((const __m256i *)(x + b * 32));
+        __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+        __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+        total = _mm256_fmadd_ps(p, _mm256_set1_ps(ws[b] * xs[b]), total);
+    }
+    float r = hsum(total);
+    if (b * 32 < n) r += dot_q8q8(w + b * 32, ws + b, x + b * 32, xs + b, n - b * 32);
+    return r;
+}
+#endif
+
+void btk_gemv_q8q8(const int8_t *w, const float *scales, size_t rows, size_t cols, const int8_t *xq,
+                   const float *xscales, float *y) {
+    size_t nb = btk_q8_blocks(cols);
+#if defined(__x86_64__)
+    if (use_fast()) {
+        for (size_t r = 0; r < rows; r++) y[r] = dot_q8q8_fast(w + r * cols, scales + r * nb, xq, xscales, cols);
+        return;
+    }
+#endif
+    for (size_t r = 0; r < rows; r++) y[r] = dot_q8q8(w + r * cols, scales + r * nb, xq, xscales, cols);
+}
+
 void btk_quantize_q8_rows(const float *x, size_t rows, size_t cols, int8_t *q, float *scales) {
     size_t nb = btk_q8_blocks(cols);
     for (size_t r = 0; r < rows; r++) {

@@ -50,6 +50,10 @@ void btk_gemv_f16(const uint16_t *w, size_t rows, size_t cols, const float *x, f
 /* Q8: per row ceil(cols/32) blocks of int8 with one float scale each (w = q * scale). */
 size_t btk_q8_blocks(size_t cols);
 void btk_gemv_q8(const int8_t *w, const float *scales, size_t rows, size_t cols, const float *x, float *y);
+/* The same with x quantized too (btk_quantize_q8_rows of one row): integer block products, one float
+   multiply per block. */
+void btk_gemv_q8q8(const int8_t *w, const float *scales, size_t rows, size_t cols, const int8_t *xq,
+                   const float *xscales, float *y);
 /* scale = max|x| / 127 per block, q = clamp(round_half_even(x / scale), -127, 127) */
 void btk_quantize_q8_rows(const float *x, size_t rows, size_t cols, int8_t *q, float *scales);
 /* One attention head: scores[t] = (k_t . q) * scale for t < n_pos, softmax, out = sum_t p_t v_t.
