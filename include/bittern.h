@@ -345,6 +345,7 @@ void bittern_detokenizer_free(bittern_detokenizer *d);
  * A sampler is a chain of stages (like llama.cpp's): each narrows or reshapes the candidate tokens; the
  * last one draws or takes the best. It keeps the recent tokens (for penalties) and a random state seeded
  * by `seed`: the same seed, model, prompt and parameters give the same text on every machine.
+ * A sampler (like a detokenizer) is used by one thread at a time.
  */
 typedef struct bittern_sampler bittern_sampler;
 
@@ -426,10 +427,11 @@ typedef struct bittern_generate_params {
 /* Defaults: max_tokens 256, sampling = bittern_sampler_default_params(), no sampler, no stop strings,
    parse_special false, result NULL. */
 bittern_generate_params bittern_generate_default_params(void);
-/* Continues the context with the prompt (BOS first when the context is empty and the vocabulary asks for
-   it), then samples up to max_tokens tokens, decoding each, and streams the text to cb (may be NULL).
-   The context keeps prompt and reply (minus a final end-of-generation token), so a later call continues
-   it. Errors: NULL/dead ctx, NULL prompt, bad params -> INVALID_ARGUMENT; a prompt longer than the room
+/* Continues the context with the prompt (its bytes as they are; BOS first, and EOS after where the
+   vocabulary asks for it, when the context is empty), then samples up to max_tokens tokens, decoding
+   each, and streams the text to cb (may be NULL). The penalty window sees the context's tokens, prompt
+   included. The context keeps prompt and reply, except a final end-of-generation token and the token in
+   which a stop string appeared, so a later call continues it. Errors: NULL/dead ctx, NULL prompt, bad params -> INVALID_ARGUMENT; a prompt longer than the room
    left -> CONTEXT_FULL (context unchanged); no tokenizer -> UNSUPPORTED; the abort callback ->
    ABORTED. Reaching the context's end during the reply is not an error: finish_reason says so. */
 bittern_status bittern_generate(bittern_context *ctx, const char *prompt, const bittern_generate_params *params,
@@ -452,7 +454,13 @@ char *bittern_chat_render(const bittern_model *m, const char *template_name, con
 /* Generates the assistant's next reply to the conversation (the last message is usually the user's).
    The rendered conversation is compared with the tokens already in ctx and only the part after their
    common prefix is decoded, so calling this again with the reply and a new user message appended reuses
-   the cache. Stops at the end-of-turn token. Errors as bittern_generate and bittern_chat_render. */
+   the cache. Stops at the end-of-turn token. When the template ends in a space ("Assistant: "), the
+   prompt stops before it and the reply's first token carries it (as the model saw text in training);
+   the space is not part of the text delivered. The rendered conversation is tokenized with special
+   tokens parsed, as Hugging Face and llama.cpp do: a message containing "<|eot_id|>" gets that control
+   token (filter untrusted content if that matters). Errors as bittern_generate and bittern_chat_render;
+   a prompt that does not fit leaves the context unchanged, while an abort during the prefill leaves it
+   holding the common prefix. */
 bittern_status bittern_chat(bittern_context *ctx, const char *template_name, const bittern_chat_message *messages,
                             size_t n, const bittern_generate_params *params, bittern_text_callback cb, void *user_data);
 

@@ -78,6 +78,16 @@ enum C {
         // freed: refused, not dereferenced
         #expect(C.matrix_gemv_i8(m, [3, 5, 7], &y) == Status.invalidArgument)
         #expect(lastError().contains("not a live matrix"))
+        // handles are never reused: new matrices (likely at the freed one's address) leave the old handle dead
+        var later: [OpaquePointer] = []
+        for _ in 0..<8 {
+            var o: OpaquePointer?
+            #expect(C.matrix_from_trits(nil, [1, 0, -1], 1, 3, 1, &o) == Status.ok)
+            later.append(try #require(o))
+        }
+        #expect(!later.contains(m))
+        #expect(C.matrix_gemv_i8(m, [3, 5, 7], &y) == Status.invalidArgument)
+        later.forEach { C.matrix_free($0) }
         // a runtime handle passed as a matrix
         var rt: OpaquePointer?
         #expect(C.runtime_create(nil, &rt) == Status.ok)

@@ -178,7 +178,20 @@ static void check_attention(void) {
     }
 }
 
+static void check_nonfinite(void) {
+    /* a corrupt head (NaN, Inf) quantizes to numbers in range: NaN/Inf count as 0 */
+    float x[40];
+    for (int i = 0; i < 40; i++) x[i] = (float)i - 20;
+    x[3] = NAN; x[7] = INFINITY; x[35] = -INFINITY;
+    int8_t q[40];
+    float s[2];
+    btk_quantize_q8_rows(x, 1, 40, q, s);
+    CHECK(q[3] == 0 && q[7] == 0 && q[35] == 0 && isfinite(s[0]) && isfinite(s[1]) && q[39] == 127,
+          "non-finite values: q %d %d %d, scales %g %g", q[3], q[7], q[35], s[0], s[1]);
+}
+
 int main(void) {
+    check_nonfinite();
     check_f16(0);
     check_f16(1);
     check_gemv();

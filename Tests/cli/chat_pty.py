@@ -14,12 +14,24 @@ import time
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else "build/bin/bittern"
 transcript = b""
+cursor = 0   # where the text after the last matched needle starts
 
 
 def read_until(fd, needle, timeout):
-    """Reads from the pty until `needle` (bytes) appears after the current end, or timeout."""
-    global transcript
-    start = len(transcript)
+    """Reads from the pty until `needle` (bytes) appears after the previous match (it may already have
+    arrived in the same read as that one), or timeout."""
+    global transcript, cursor
+
+    def found():
+        global cursor
+        i = transcript.find(needle, cursor)
+        if i >= 0:
+            cursor = i + len(needle)
+            return True
+        return False
+
+    if found():
+        return True
     deadline = time.time() + timeout
     while time.time() < deadline:
         r, _, _ = select.select([fd], [], [], 0.1)
@@ -31,9 +43,9 @@ def read_until(fd, needle, timeout):
             if not data:
                 break
             transcript += data
-            if needle in transcript[start:]:
+            if found():
                 return True
-    return needle in transcript[start:]
+    return False
 
 
 def fail(msg):

@@ -29,7 +29,7 @@ import gguf  # noqa: E402
 from model import BitNet, Config, sequence_nll, ternary_weight  # noqa: E402
 from make_tiny_bitnet import I2_S, pack_i2s  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
-from train import eval_chunks  # noqa: E402
+from train import eval_chunks, save_small  # noqa: E402
 
 ARCH = "bitnet-b1.58"
 EVAL_CHUNK = 256
@@ -140,6 +140,7 @@ def main():
     ap.add_argument("data")
     ap.add_argument("out")
     ap.add_argument("--heldout-chars", type=int, default=12000)
+    ap.add_argument("--small-checkpoint", help="also write the BF16 weights checkpoint (train.py --init-from) here")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -181,6 +182,8 @@ def main():
         "heldout_tokens_scored": count, "heldout_perplexity": float(np.exp(nll / count)),
         "validation_tokens_scored": count_full, "validation_perplexity": float(np.exp(nll_full / count_full)),
     }
+    if args.small_checkpoint:
+        save_small(args.run, args.small_checkpoint)
     with open(base + ".eval.json", "w") as f:
         json.dump(result, f, indent=2)
     print(json.dumps(result, indent=2))

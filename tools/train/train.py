@@ -59,6 +59,15 @@ def save(path, state):
     os.replace(tmp, path)
 
 
+def save_small(run_dir, out):
+    """The committed checkpoint: the latent (pre-ternarization) weights in BF16, the step and the config:
+    a tenth of checkpoint.pt, enough for --init-from to continue training."""
+    state = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
+    small = {"model": {k: v.to(torch.bfloat16) for k, v in state["model"].items()}, "step": state["step"],
+             "config": state["config"], "args": state["args"]}
+    save(out, small)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("data")
@@ -81,6 +90,8 @@ def main():
     ap.add_argument("--kv-heads", type=int, default=2)
     ap.add_argument("--ffn", type=int, default=640)
     ap.add_argument("--model-ctx", type=int, default=512, help="context length the model is exported with")
+    ap.add_argument("--init-from", help="a small checkpoint (save_small): start from its weights and step; the "
+                                        "optimizer's moments start fresh, so this continues, not replays, a run")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -106,6 +117,11 @@ def main():
         opt.load_state_dict(state["opt"])
         step = state["step"]
         print(f"train: resumed at step {step}", flush=True)
+    elif args.init_from:
+        state = torch.load(args.init_from, weights_only=False)
+        model.load_state_dict({k: v.float() for k, v in state["model"].items()})
+        step = state["step"]
+        print(f"train: starting from the weights of {args.init_from} at step {step} (fresh optimizer state)", flush=True)
     print(f"train: {model.n_params() / 1e6:.2f} M parameters, config {cfg.to_dict()}, "
           f"{len(train) / 1e6:.2f} M train tokens", flush=True)
 

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import BitternSupport
 
 // Generation and chat over a context.
@@ -45,9 +48,10 @@ private struct GenerateSetup {
                 throw BitternError.invalidArgument("params.sampler was made for another vocabulary size (\(sampler.vocabSize), the model has \(model.hparams.vocabSize))")
             }
         } else {
-            let sp = p.sampling
-            guard sp.size > 0 && Int(sp.size) <= MemoryLayout<bittern_sampler_params>.size else {
-                throw BitternError.invalidArgument("params.sampling.size is \(sp.size) (set it with bittern_sampler_default_params)")
+            // The nested struct has its own size: fields past it keep their defaults.
+            var nested = p.sampling
+            let sp = try withUnsafePointer(to: &nested) {
+                try readParams($0, defaults: bittern_sampler_default_params(), what: "params.sampling")
             }
             sampler = try Sampler(vocabSize: model.hparams.vocabSize, params: SamplerParams(sp))
         }
@@ -82,12 +86,16 @@ public func bittern_generate(_ c: OpaquePointer?, _ prompt: UnsafePointer<CChar>
                              _ cb: bittern_text_callback?, _ user: UnsafeMutableRawPointer?) -> Int32 {
     capiStatus {
         let cctx = try context(c)
-        let text = try requireString(prompt, "prompt")
+        let prompt = try require(prompt, "prompt")
         let tok = try cctx.ctx.model.tokenizer ?? {
             throw BitternError.unsupported("\(cctx.ctx.model.path) has no tokenizer")
         }()
         let setup = try GenerateSetup(params, model: cctx.ctx.model)
-        let ids = tok.encode(text, addSpecial: cctx.ctx.position == 0, parseSpecial: setup.parseSpecial)
+        // The prompt's bytes as they are (any bytes are valid tokenizer input), not repaired to UTF-8.
+        let ids = prompt.withMemoryRebound(to: UInt8.self, capacity: strlen(prompt)) {
+            tok.encode(UnsafeBufferPointer(start: $0, count: strlen(prompt)), addSpecial: cctx.ctx.position == 0,
+                       parseSpecial: setup.parseSpecial)
+        }
         try setup.run(cctx, prompt: ids, cb: cb, user: user)
     }
 }

@@ -3,45 +3,51 @@ import Glibc
 #endif
 import BitternSupport
 
-/// The table of live handles given to C callers. A pointer that is not in the table (never created,
-/// already freed, or of another type) is refused before it is dereferenced, so misuse is an error,
-/// not a crash or a read of freed memory.
+/// The table of live handles given to C callers. A handle is a number, not an object's address: numbers
+/// are never reused, so a freed handle stays invalid even after its memory hosts a new object, and a
+/// pointer that is not in the table (never created, freed, or of another type) is refused without being
+/// dereferenced: misuse is an error, not a crash or a read of freed memory.
 enum Handles {
     enum Kind { case runtime, matrix, model, context, sampler, detokenizer }
 
     private static let lock = Lock()
-    nonisolated(unsafe) private static var live: [UnsafeMutableRawPointer: Kind] = [:]
+    nonisolated(unsafe) private static var live: [UInt: (kind: Kind, object: AnyObject)] = [:]
+    /// The next handle value: 16-aligned, in a range no allocator hands out on the supported platforms.
+    nonisolated(unsafe) private static var next: UInt = 0x0B17_0000_0000_0010
 
     static func register(_ object: AnyObject, as kind: Kind) -> OpaquePointer {
-        let p = Unmanaged.passRetained(object).toOpaque()
-        lock.withLock { live[p] = kind }
-        return OpaquePointer(p)
+        lock.withLock {
+            let id = next
+            next += 16
+            live[id] = (kind, object)
+            return OpaquePointer(bitPattern: id)!
+        }
     }
 
     /// The object behind a handle, as a new strong reference (so a concurrent free cannot pull it away).
     static func resolve<T: AnyObject>(_ handle: OpaquePointer?, as: T.Type, kind: Kind, what: String) throws -> T {
         guard let handle else { throw BitternError.invalidArgument("\(what) is NULL") }
-        let p = UnsafeMutableRawPointer(handle)
+        let id = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))
         return try lock.withLock {
-            guard live[p] == kind else {
+            guard let entry = live[id], entry.kind == kind, let object = entry.object as? T else {
                 throw BitternError.invalidArgument("\(what) is not a live \(kind) handle (freed, or never created)")
             }
-            return Unmanaged<T>.fromOpaque(p).takeUnretainedValue()
+            return object
         }
     }
 
-    /// Drops the caller's reference. Returns false (and does nothing) for an unknown pointer.
+    /// Drops the caller's reference. Returns false (and does nothing) for an unknown handle.
     @discardableResult
     static func release(_ handle: OpaquePointer?, kind: Kind) -> Bool {
         guard let handle else { return true }
-        let p = UnsafeMutableRawPointer(handle)
-        let removed: Bool = lock.withLock {
-            guard live[p] == kind else { return false }
-            live[p] = nil
-            return true
+        let id = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))
+        let removed: AnyObject? = lock.withLock {
+            guard let entry = live[id], entry.kind == kind else { return nil }
+            live[id] = nil
+            return entry.object
         }
-        if removed { Unmanaged<AnyObject>.fromOpaque(p).release() }
-        return removed
+        // The object's deinit (possibly the last reference to a model) runs here, outside the lock.
+        return withExtendedLifetime(removed) { removed != nil }
     }
 }
 

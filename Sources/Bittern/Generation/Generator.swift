@@ -65,21 +65,23 @@ public struct Generator {
             newTokens = Array(prompt[common...])
             result.reusedTokens = common
         }
-        // Checked before anything changes, so a prompt that does not fit leaves the context as it was.
+        // Checked before anything changes, so a call that fails here leaves the context as it was.
+        guard !newTokens.isEmpty || keep > 0 else {
+            throw BitternError.invalidArgument("generate needs a prompt (the context is empty and the prompt has no tokens)")
+        }
         guard newTokens.count <= context.nCtx - keep else {
             throw BitternError(Status.contextFull,
                                "context full: the prompt needs \(keep + newTokens.count) positions, n_ctx is \(context.nCtx)")
         }
         if keep < context.position { try context.truncate(to: keep) }
-        guard !newTokens.isEmpty || context.position > 0 else {
-            throw BitternError.invalidArgument("generate needs a prompt (the context is empty and the prompt has no tokens)")
-        }
         let t0 = monotonicSeconds()
         if !newTokens.isEmpty { try context.decode(tokens: newTokens) }
         else if context.logitsCount == 0 {
             throw BitternError.invalidArgument("generate: nothing to continue from (empty prompt and no logits)")
         }
-        for t in prompt { sampler.accept(t) }   // only once the prompt is in: a failed call leaves the sampler as it was
+        // The penalty window sees the sequence as the context holds it (earlier turns included, each token
+        // once), set only once the prompt is in: a failed call leaves the sampler as it was.
+        sampler.setHistory(context.tokens)
         result.promptTokens = newTokens.count
         result.prefillSeconds = monotonicSeconds() - t0
 
@@ -90,6 +92,7 @@ public struct Generator {
         var finish = FinishReason.length
         var n = 0
         var atReplyStart = dropLeadingSpace
+        var callerStopped = false
         func deliver(_ text: String, _ token: Int32) -> Bool {
             var text = text
             if atReplyStart && !text.isEmpty {
@@ -117,13 +120,14 @@ public struct Generator {
             let ready = String(decoding: bytes[..<(bytes.count - keep)], as: UTF8.self)
             held = String(decoding: bytes[(bytes.count - keep)...], as: UTF8.self)
             let goOn = deliver(ready, token)
-            if context.position >= context.nCtx { finish = .contextFull; break }
+            if !goOn { callerStopped = true }
+            if context.position >= context.nCtx { finish = goOn ? .contextFull : .cancelled; break }
             // The delivered token joins the context even when the caller stops here, so the context
             // holds exactly the text it was given.
             try context.decode(tokens: [token])
             if !goOn { finish = .cancelled; break }
         }
-        if finish != .stopString && finish != .cancelled {
+        if finish != .stopString && !callerStopped {
             let rest = held + stream.finish()
             if !rest.isEmpty { _ = deliver(rest, -1) }
         }

@@ -129,6 +129,12 @@ public final class Sampler: @unchecked Sendable {
         if history.count > historyLimit && historyLimit != Int.max { history.removeFirst(history.count - historyLimit) }
     }
 
+    /// Replaces the history with the last tokens of a sequence (the penalty window's view of a context).
+    public func setHistory(_ tokens: [Int32]) {
+        guard historyLimit > 0 else { return }
+        history = historyLimit == Int.max ? tokens : Array(tokens.suffix(historyLimit))
+    }
+
     /// Forgets the history and restarts the random sequence from the seed.
     public func reset() {
         history.removeAll()
@@ -173,6 +179,8 @@ public final class Sampler: @unchecked Sendable {
                 candidates.removeAll { $0.logit < floor }
             case .temperature(let t):
                 if t <= 0 { return pickGreedy() }
+                // A temperature so small that a logit / t overflows is the limit t -> 0: greedy.
+                if candidates.contains(where: { $0.logit.isFinite && !($0.logit / t).isFinite }) { return pickGreedy() }
                 for i in candidates.indices { candidates[i].logit /= t }
             case .greedy:
                 return pickGreedy()
@@ -209,7 +217,7 @@ public final class Sampler: @unchecked Sendable {
         let before: ((id: Int32, logit: Float), (id: Int32, logit: Float)) -> Bool = {
             $0.logit != $1.logit ? $0.logit > $1.logit : $0.id < $1.id
         }
-        if let k = limit, k > 0, k < candidates.count / 4 {
+        if let k = limit, k > 0, k <= 128, k < candidates.count / 4 {
             // Partial selection: keep a running top-k in a small sorted buffer.
             var top = [(id: Int32, logit: Float)]()
             top.reserveCapacity(k + 1)
@@ -230,6 +238,10 @@ public final class Sampler: @unchecked Sendable {
     private func softmax() -> [Double] {
         guard let m = candidates.map(\.logit).max(), m > -.infinity else {
             return [Double](repeating: 1 / Double(max(candidates.count, 1)), count: candidates.count)
+        }
+        if m == .infinity {   // (a huge bias, or a tiny temperature): the +inf candidates share all the mass
+            let n = Double(candidates.filter { $0.logit == .infinity }.count)
+            return candidates.map { $0.logit == .infinity ? 1 / n : 0 }
         }
         var p = candidates.map { exp(Double($0.logit - m)) }
         let s = p.reduce(0, +)

@@ -54,10 +54,11 @@ public final class Tokenizer: @unchecked Sendable {
             for (i, t) in raw.enumerated() { types[i] = TokenType(rawValue: Int32(clamping: t)) ?? .undefined }
         }
         self.types = types
+        // An id outside the vocabulary means "none" (converters write 0xFFFFFFFF for it; llama.cpp ignores
+        // such ids too).
         func tokenId(_ key: String) throws -> Int32? {
-            guard let v = try f.int(key) else { return nil }
-            guard v >= 0, v < n else { throw fail("\(key) = \(v) is not a token id (vocabulary of \(n))") }
-            return Int32(v)
+            guard let v = try? f.int(key) ?? nil else { return nil }
+            return v >= 0 && v < n ? Int32(v) : nil
         }
         bos = try tokenId("tokenizer.ggml.bos_token_id")
         eos = try tokenId("tokenizer.ggml.eos_token_id")

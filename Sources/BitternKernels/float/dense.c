@@ -271,12 +271,15 @@ void btk_quantize_q8_rows(const float *x, size_t rows, size_t cols, int8_t *q, f
         const float *xr = x + r * cols;
         for (size_t b = 0; b < nb; b++) {
             size_t begin = b * 32, end = begin + 32 < cols ? begin + 32 : cols;
+            /* A NaN or infinite value (a corrupt file, or an overflowed activation) counts as 0, so the
+               float-to-int8 conversion below always gets a number in range. */
             float amax = 0;
-            for (size_t i = begin; i < end; i++) amax = fmaxf(amax, fabsf(xr[i]));
-            float scale = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0;
+            for (size_t i = begin; i < end; i++)
+                if (isfinite(xr[i])) amax = fmaxf(amax, fabsf(xr[i]));
+            float scale = amax / 127.0f, inv = amax > 0 && isfinite(127.0f / amax) ? 127.0f / amax : 0;
             scales[r * nb + b] = scale;
             for (size_t i = begin; i < end; i++) {
-                float v = nearbyintf(xr[i] * inv);
+                float v = isfinite(xr[i]) ? nearbyintf(xr[i] * inv) : 0;
                 q[r * cols + i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
             }
         }
