@@ -26,4 +26,4 @@ scripts/build_c_tests.sh
 
 # The Python package (numpy comes from PyPI if absent).
 python3 -m pip install -q --disable-pip-version-check bindings/python
-echo "setup: done. Try: build/examples/matvec, build/bin/bittern info --pretty, build/bin/bittern bench kernels"
+echo "setup: done. Try: build/bin/bittern run -p \"It is a truth universally acknowledged\", build/bin/bittern chat, build/examples/generate, python3 examples/python/generate.py"

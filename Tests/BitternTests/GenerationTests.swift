@@ -249,6 +249,65 @@ enum DemoModel {
     }
 }
 
+@Suite struct ConcurrencyTests {
+    /// Contexts on one model decode in parallel threads (they share the runtime's worker pool) and get
+    /// exactly what they get one after another.
+    @Test func parallelContextsEqualSequential() throws {
+        let model = DemoModel.shared
+        let tok = try #require(model.tokenizer)
+        let prompts = ["It is a truth universally acknowledged", "In the beginning God created",
+                       "Call me Ishmael.", "Emma Woodhouse, handsome, clever, and rich"]
+        func run(_ i: Int) throws -> [Float] {
+            let ctx = try model.makeContext(nCtx: 96)
+            var p = SamplerParams(); p.seed = UInt64(i)
+            var gen = Generator(); gen.maxTokens = 24
+            _ = try gen.run(context: ctx, prompt: tok.encode(prompts[i]), sampler: Sampler(vocabSize: model.hparams.vocabSize, params: p)) { _, _ in true }
+            return try ctx.decode(tokens: [5])
+        }
+        let sequential = try (0..<prompts.count).map(run)
+        let results = Locked([[Float]?](repeating: nil, count: prompts.count))
+        let threads = (0..<prompts.count).map { i in
+            Thread {
+                let r = try? run(i)     // computed outside the lock, so the threads really overlap
+                results.withLock { $0[i] = r }
+            }
+        }
+        threads.forEach { $0.start() }
+        threads.forEach { $0.join() }
+        let parallel = results.withLock { $0 }
+        for i in prompts.indices {
+            #expect(parallel[i].map { $0.map(\.bitPattern) } == sequential[i].map(\.bitPattern), "context \(i)")
+        }
+    }
+}
+
+/// A tiny pthread wrapper (no Foundation in these tests).
+final class Thread: @unchecked Sendable {
+    private var handle = pthread_t()
+    private let body: () -> Void
+    init(_ body: @escaping () -> Void) { self.body = body }
+    func start() {
+        let box = Unmanaged.passRetained(self).toOpaque()
+        pthread_create(&handle, nil, { p in
+            let t = Unmanaged<Thread>.fromOpaque(p!).takeRetainedValue()
+            t.body()
+            return nil
+        }, box)
+    }
+    func join() { pthread_join(handle, nil) }
+}
+
+final class Locked<T>: @unchecked Sendable {
+    private var value: T
+    private var mutex = pthread_mutex_t()
+    init(_ v: T) { value = v; pthread_mutex_init(&mutex, nil) }
+    func withLock<R>(_ f: (inout T) -> R) -> R {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return f(&value)
+    }
+}
+
 @Suite struct BatchedPrefillTests {
     /// A prefill runs GEMMs over batches of tokens; the integer products are exact and every float step is
     /// per row, so it must give bit for bit the logits of decoding the tokens one at a time.
