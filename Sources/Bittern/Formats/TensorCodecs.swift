@@ -1,3 +1,4 @@
+import BitternKernels
 /// ggml tensor types: ids, block geometry, and the decoders Bittern needs (ternary weights to canonical
 /// trits; norms and embeddings to floats). Independent of the container: GGUF and safetensors readers hand
 /// over a name (for messages), a type, dims (ne0 first) and the tensor's bytes.
@@ -300,21 +301,13 @@ public enum TensorCodecs {
                 let t = o + b * 256
                 var nonzero = false
                 if isTQ2 {
-                    for half in 0..<2 {
-                        for m in 0..<32 {
-                            let byte = blk[half * 32 + m]
-                            for k in 0..<4 {
-                                let c = (byte >> (2 * UInt8(k))) & 3
-                                guard c != 3 else {
-                                    throw BitternError.format(
-                                        "tensor '\(name)': block \(b) holds the invalid TQ2_0 code 3 (byte \(half * 32 + m))")
-                                }
-                                let v = Int8(c) - 1
-                                t[half * 128 + k * 32 + m] = v
-                                if v != 0 { nonzero = true }
-                            }
-                        }
+                    var any: Int32 = 0
+                    if btk_unpack_tq2_0(blk, t, &any) != 0 {
+                        // Find the byte for the message (rare path).
+                        let byte = (0..<64).first { m in (0..<4).contains { k in (blk[m] >> (2 * UInt8(k))) & 3 == 3 } } ?? 0
+                        throw BitternError.format("tensor '\(name)': block \(b) holds the invalid TQ2_0 code 3 (byte \(byte))")
                     }
+                    nonzero = any != 0
                 } else {
                     // qs[0..<32]: element m + 32k; qs[32..<48]: 160 + m + 16k; qh[0..<4]: 240 + m + 4k.
                     func unpack(_ byte: UInt8, _ k: Int) -> Int8 {

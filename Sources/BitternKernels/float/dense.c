@@ -283,7 +283,9 @@ void btk_quantize_q8_rows(const float *x, size_t rows, size_t cols, int8_t *q, f
             float scale = amax / 127.0f, inv = amax > 0 && isfinite(127.0f / amax) ? 127.0f / amax : 0;
             scales[r * nb + b] = scale;
             for (size_t i = begin; i < end; i++) {
-                float v = isfinite(xr[i]) ? nearbyintf(xr[i] * inv) : 0;
+                /* |x * inv| <= 127: adding and subtracting 1.5 * 2^23 rounds to the nearest integer, ties
+                   to even (the default rounding mode), without a call into libm. */
+                float v = isfinite(xr[i]) ? (xr[i] * inv + 12582912.0f) - 12582912.0f : 0;
                 q[r * cols + i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
             }
         }

@@ -39,6 +39,11 @@ size_t btk_ternarize(const float *w, size_t n, float inv_alpha, float threshold,
 /* Returns 0 if every value is in {-1,0,1}, else index+1 of the first bad one; *zeros = number of zeros. */
 size_t btk_check_trits(const int8_t *t, size_t n, size_t *zeros);
 
+/* ---- weight formats (float/unpack.c) ----
+   One TQ2_0 block (64 bytes of codes) into 256 trits; returns nonzero when a code is 3 (invalid; the
+   trits are then meaningless); *nonzero says whether any trit is not 0. */
+int btk_unpack_tq2_0(const uint8_t *qs, int8_t *t, int *nonzero);
+
 /* ---- float kernels of the forward pass (float/dense.c): AVX2+FMA+F16C when present, else C ---- */
 /* Tests: 1 makes every float kernel take its portable C path (not thread-safe; set before use). */
 void btk_float_force_portable(int on);
