@@ -39,6 +39,9 @@ public final class ModelContext: @unchecked Sendable {
     private var k: [Float] = [], v: [Float] = [], gate: [Float] = [], up: [Float] = []
     private var acc: [Int32] = []
     private var scores: [Float]
+    /// cos, sin of the RoPE angle of each pair, for positions 0..<ropeFilled (filled as positions are reached).
+    private var ropeTable: [Float] = []
+    private var ropeFilled = 0
 
     /// nCtx 0: the model's context length.
     public init(model: BitNetModel, nCtx: Int = 0, logitsAll: Bool = false, kvType: KVType = .f16) throws {
@@ -281,10 +284,19 @@ public final class ModelContext: @unchecked Sendable {
     private func rope(_ v: UnsafeMutablePointer<Float>, heads: Int, pos: Int) {
         let hp = model.hparams
         let half = hp.ropeDims / 2, hd = hp.headDim
-        let base = Double(hp.ropeFreqBase)
+        // cos/sin of every (position, pair) once per context (q and k of every layer share them).
+        while ropeFilled <= pos {
+            let base = Double(hp.ropeFreqBase)
+            for i in 0..<half {
+                let angle = Double(ropeFilled) * pow(base, -2.0 * Double(i) / Double(hp.ropeDims))
+                ropeTable.append(Float(cos(angle)))
+                ropeTable.append(Float(sin(angle)))
+            }
+            ropeFilled += 1
+        }
+        let row = pos * half * 2
         for i in 0..<half {
-            let angle = Double(pos) * pow(base, -2.0 * Double(i) / Double(hp.ropeDims))
-            let c = Float(cos(angle)), s = Float(sin(angle))
+            let c = ropeTable[row + 2 * i], s = ropeTable[row + 2 * i + 1]
             for hh in 0..<heads {
                 let p = v + hh * hd
                 let x0 = p[i], x1 = p[i + half]
