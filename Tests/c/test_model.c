@@ -21,27 +21,8 @@
 
 #include "bittern.h"
 
-static int passed, failed;
-static char step[4200];
+#include "check.h"
 
-static bool check_impl(bool ok, const char *expr, int line) {
-    if (ok) {
-        passed++;
-    } else {
-        failed++;
-        printf("FAIL test_model.c:%d: %s   [%s]  last error: %s\n", line, expr, step, bittern_last_error());
-        fflush(stdout);
-    }
-    return ok;
-}
-#define CHECK(cond) check_impl((cond) ? true : false, #cond, __LINE__)
-#define STEP(...) snprintf(step, sizeof step, __VA_ARGS__)
-
-/* An error status with a message that is not the default one. */
-static bool failed_with(bittern_status got, bittern_status want) {
-    const char *msg = bittern_last_error();
-    return got == want && msg && msg[0] && strcmp(msg, "no error") != 0;
-}
 
 /* ============================================================================== the reference */
 

@@ -25,21 +25,7 @@
 
 #include "bittern.h"
 
-static int passed, failed;
-static char step[4200];
-
-static bool check_impl(bool ok, const char *expr, int line) {
-    if (ok) {
-        passed++;
-    } else {
-        failed++;
-        printf("FAIL test_text.c:%d: %s   [%s]  last error: %s\n", line, expr, step, bittern_last_error());
-        fflush(stdout);
-    }
-    return ok;
-}
-#define CHECK(cond) check_impl((cond) ? true : false, #cond, __LINE__)
-#define STEP(...) snprintf(step, sizeof step, __VA_ARGS__)
+#include "check.h"
 
 /* ======================================================================== error messages */
 /* A failure must set this thread's message, and a success leaves it as it was, so a stale message

@@ -13,7 +13,7 @@ struct BPEMerger {
         if n <= 12 { mergeSmall(&symbols); return }
         var next = Array(1...n), prev = Array(-1..<(n - 1))
         var alive = [Bool](repeating: true, count: n)
-        var heap = Heap()
+        var heap = BinaryHeap<Candidate>()
         for i in 0..<(n - 1) {
             if let m = merges[Self.key(symbols[i], symbols[i + 1])] { heap.push(.init(rank: m.rank, pos: i, id: m.id)) }
         }
@@ -55,37 +55,11 @@ struct BPEMerger {
         }
     }
 
-    struct Candidate { var rank: Int32; var pos: Int; var id: Int32 }
-
-    /// Binary min-heap on (rank, pos).
-    struct Heap {
-        var a: [Candidate] = []
-        static func less(_ x: Candidate, _ y: Candidate) -> Bool { x.rank != y.rank ? x.rank < y.rank : x.pos < y.pos }
-        mutating func push(_ c: Candidate) {
-            a.append(c)
-            var i = a.count - 1
-            while i > 0 {
-                let p = (i - 1) / 2
-                guard Self.less(a[i], a[p]) else { break }
-                a.swapAt(i, p); i = p
-            }
-        }
-        mutating func pop() -> Candidate? {
-            guard let top = a.first else { return nil }
-            let last = a.removeLast()
-            if !a.isEmpty {
-                a[0] = last
-                var i = 0
-                while true {
-                    let l = 2 * i + 1, r = l + 1
-                    var m = i
-                    if l < a.count && Self.less(a[l], a[m]) { m = l }
-                    if r < a.count && Self.less(a[r], a[m]) { m = r }
-                    if m == i { break }
-                    a.swapAt(i, m); i = m
-                }
-            }
-            return top
-        }
+    /// Lowest rank first, then leftmost.
+    struct Candidate: HeapElement {
+        var rank: Int32
+        var pos: Int
+        var id: Int32
+        static func before(_ x: Candidate, _ y: Candidate) -> Bool { x.rank != y.rank ? x.rank < y.rank : x.pos < y.pos }
     }
 }

@@ -24,7 +24,7 @@ struct SPMMerger {
         let m = start.count
         var next = Array(1...m), prev = Array(-1..<(m - 1))
         var alive = [Bool](repeating: true, count: m)
-        var heap = MaxHeap()
+        var heap = BinaryHeap<Candidate>()
         func consider(_ l: Int) {
             let r = next[l]
             guard l >= 0, r < m else { return }
@@ -59,37 +59,11 @@ struct SPMMerger {
         }
     }
 
-    struct Candidate { var score: Float; var left: Int; var length: Int }
-
-    /// Binary max-heap on score, then smaller left position.
-    struct MaxHeap {
-        var a: [Candidate] = []
+    /// Highest score first, then leftmost.
+    struct Candidate: HeapElement {
+        var score: Float
+        var left: Int
+        var length: Int
         static func before(_ x: Candidate, _ y: Candidate) -> Bool { x.score != y.score ? x.score > y.score : x.left < y.left }
-        mutating func push(_ c: Candidate) {
-            a.append(c)
-            var i = a.count - 1
-            while i > 0 {
-                let p = (i - 1) / 2
-                guard Self.before(a[i], a[p]) else { break }
-                a.swapAt(i, p); i = p
-            }
-        }
-        mutating func pop() -> Candidate? {
-            guard let top = a.first else { return nil }
-            let last = a.removeLast()
-            if !a.isEmpty {
-                a[0] = last
-                var i = 0
-                while true {
-                    let l = 2 * i + 1, r = l + 1
-                    var m = i
-                    if l < a.count && Self.before(a[l], a[m]) { m = l }
-                    if r < a.count && Self.before(a[r], a[m]) { m = r }
-                    if m == i { break }
-                    a.swapAt(i, m); i = m
-                }
-            }
-            return top
-        }
     }
 }
