@@ -197,7 +197,11 @@ static void check_default_path(void) {
     char *p = NULL;
     CHECK(FAILS_NULL(p = bittern_default_model_path()));
     CHECK(strstr(bittern_last_error(), "/nonexistent/bittern-test/none.gguf") != NULL);
+    CHECK(bittern_last_status() == BITTERN_E_IO);   /* the status behind a NULL return */
     bittern_string_free(p);
+    STEP("bittern_last_status after a count-returning failure");
+    CHECK(bittern_tokenize(NULL, "x", 1, false, false, NULL, 0) == INT32_MIN);
+    CHECK(bittern_last_status() == BITTERN_E_INVALID_ARGUMENT);
     if (keep) {
         setenv("BITTERN_MODEL", keep, 1);
         free(keep);
