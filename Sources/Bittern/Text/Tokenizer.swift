@@ -64,11 +64,18 @@ public final class Tokenizer: @unchecked Sendable {
         eos = try tokenId("tokenizer.ggml.eos_token_id")
         let unk = try tokenId("tokenizer.ggml.unknown_token_id")
         var eotId = try tokenId("tokenizer.ggml.eot_token_id")
-        if eotId == nil, let i = toks.firstIndex(of: "<|eot_id|>") { eotId = Int32(i) }
+        // Tokens are compared as bytes, never as Swift Strings: String equality is canonical equivalence
+        // ("é" == "e\u{301}"), which would merge distinct tokens, and slow on non-ASCII text.
+        let tokenBytes = toks.map { Array($0.utf8) }
+        func index(of name: String) -> Int? {
+            let b = Array(name.utf8)
+            return tokenBytes.firstIndex { $0 == b }
+        }
+        if eotId == nil, let i = index(of: "<|eot_id|>") { eotId = Int32(i) }
         eot = eotId
         var ends = Set<Int32>([eos, eot].compactMap { $0 })
         for name in ["<|eot_id|>", "<|end_of_text|>", "<|im_end|>", "<|endoftext|>", "<end_of_turn>"] {
-            if let i = toks.firstIndex(of: name), types[i] == .control { ends.insert(Int32(i)) }
+            if let i = index(of: name), types[i] == .control { ends.insert(Int32(i)) }
         }
         endOfGeneration = ends
 
@@ -112,7 +119,7 @@ public final class Tokenizer: @unchecked Sendable {
 
         var byIndex = [[(bytes: [UInt8], id: Int32, control: Bool)]](repeating: [], count: 256)
         for i in 0..<n where types[i] == .control || types[i] == .userDefined {
-            let b = Array(toks[i].utf8)
+            let b = tokenBytes[i]
             guard !b.isEmpty else { continue }
             byIndex[Int(b[0])].append((b, Int32(i), types[i] == .control))
         }
@@ -121,18 +128,19 @@ public final class Tokenizer: @unchecked Sendable {
 
         switch kind {
         case .byteLevelBPE(let pre):
-            var ids = [String: Int32](minimumCapacity: n)
-            for (i, t) in toks.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
+            var ids = [[UInt8]: Int32](minimumCapacity: n)
+            for (i, t) in tokenBytes.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
             var sym = [Int32](repeating: -1, count: 256)
-            for b in 0..<256 { sym[b] = ids[String(ByteLevel.byteToScalar[b])] ?? -1 }
+            for b in 0..<256 { sym[b] = ids[Array(String(ByteLevel.byteToScalar[b]).utf8)] ?? -1 }
             byteSymbol = sym
             let mergeStrings = try f.stringArray("tokenizer.ggml.merges") ?? []
             var merges = [UInt64: (rank: Int32, id: Int32)](minimumCapacity: mergeStrings.count)
             for (rank, m) in mergeStrings.enumerated() {
-                guard let space = m.firstIndex(of: " ") else {
+                let mb = Array(m.utf8)
+                guard let space = mb.firstIndex(of: 0x20) else {
                     throw fail("tokenizer.ggml.merges[\(rank)] = '\(m)' is not 'left right'")
                 }
-                let l = String(m[..<space]), r = String(m[m.index(after: space)...])
+                let l = Array(mb[..<space]), r = Array(mb[(space + 1)...])
                 guard let a = ids[l], let b = ids[r], let c = ids[l + r] else { continue }   // as HF: unusable merges are skipped
                 let key = BPEMerger.key(a, b)
                 if merges[key] == nil { merges[key] = (Int32(rank), c) }
@@ -154,7 +162,7 @@ public final class Tokenizer: @unchecked Sendable {
             for i in 0..<n {
                 switch types[i] {
                 case .normal, .userDefined, .undefined:
-                    let key = Array(toks[i].utf8)
+                    let key = tokenBytes[i]
                     if pieces[key] == nil { pieces[key] = Int32(i) }
                 case .byte:
                     if let v = Self.byteTokenValue(toks[i]) { byteTokens[Int(v)] = Int32(i) }
