@@ -126,6 +126,29 @@ enum TokenizerFixtures {
         #expect(tok.decode(TokenizerFixtures.encode(tok, long)) == long)
     }
 
+    /// Tokens are matched as bytes: merges between non-ASCII byte-level symbols, and user-defined tokens
+    /// that Swift Strings would call equal (a precomposed "é" and "e" + U+0301) each keep their own id.
+    @Test func tokensAreBytes() throws {
+        let bl = { (b: [UInt8]) in ByteLevel.encode(b) }
+        var tokens = (0..<256).map { bl([UInt8($0)]) }
+        tokens += [bl([0xC3, 0xA9]), bl([0xCC, 0x81]), bl([0x65, 0xCC, 0x81]), "\u{E9}!", "e\u{301}!"]
+        let types = [Int32](repeating: 1, count: 259) + [4, 4]
+        let merges = [bl([0xC3]) + " " + bl([0xA9]), bl([0xCC]) + " " + bl([0x81]), bl([0x65]) + " " + bl([0xCC, 0x81])]
+        var g = GGUFBuilder(tensors: 0, kvs: 4)
+        g.string("tokenizer.ggml.model"); g.u32(8); g.string("gpt2")
+        g.string("tokenizer.ggml.tokens"); g.u32(9); g.u32(8); g.u64(UInt64(tokens.count)); tokens.forEach { g.string($0) }
+        g.string("tokenizer.ggml.token_type"); g.u32(9); g.u32(5); g.u64(UInt64(types.count)); types.forEach { g.u32(UInt32($0)) }
+        g.string("tokenizer.ggml.merges"); g.u32(9); g.u32(8); g.u64(UInt64(merges.count)); merges.forEach { g.string($0) }
+        let tmp = TempFile(g.bytes)
+        defer { tmp.remove() }
+        let tok = try #require(try Tokenizer.load(GGUFFile(path: tmp.path)))
+        #expect(TokenizerFixtures.encode(tok, [0xC3, 0xA9]) == [256])
+        // a combining mark is a pre-token of its own (not a letter), so "e" and U+0301 stay apart
+        #expect(TokenizerFixtures.encode(tok, [0x65, 0xCC, 0x81]) == [101, 257])
+        #expect(TokenizerFixtures.encode(tok, Array("\u{E9}!".utf8)) == [259])
+        #expect(TokenizerFixtures.encode(tok, Array("e\u{301}!".utf8)) == [260])
+    }
+
     @Test func encodeSpeed() throws {
         // Report only (machines are noisy): English text through the Llama-3 pre-tokenizer and BPE.
         let tok = try TokenizerFixtures.load("bpe_llama3")
