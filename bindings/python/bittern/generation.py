@@ -19,6 +19,7 @@ import weakref
 from dataclasses import dataclass
 
 from . import _lib
+from ._handle import Closing
 from ._lib import lib
 
 _PIECE = 0
@@ -112,7 +113,7 @@ def _run(stream: _Stream, call, callback) -> None:
         stream.queue.put((_DONE, None, e))
 
 
-class Generation:
+class Generation(Closing):
     """An iterator over the text of a reply (str pieces, whole UTF-8 characters, never empty), streamed
     as the library produces it. Made by Model.generate / Model.chat / Context.generate / Context.chat /
     Chat.send; nothing runs until the first next().
@@ -282,18 +283,6 @@ class Generation:
             if item[0] == _DONE:
                 break
         self._finish(item)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self):
         if self.result is not None:
