@@ -201,35 +201,6 @@ public final class GGUFFile: @unchecked Sendable {
     }
 }
 
-// MARK: - mapping
-
-/// A read-only private mapping of a whole file, unmapped when released.
-final class Mapping {
-    let base: UnsafeRawPointer
-    let length: Int
-
-    init(path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw BitternError.io("cannot open '\(path)': \(Mapping.errnoString())") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw BitternError.io("cannot stat '\(path)': \(Mapping.errnoString())") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw BitternError.io("'\(path)' is not a regular file") }
-        guard st.st_size > 0 else { throw BitternError.format("'\(path)' is empty, not a GGUF file") }
-        guard let size = Int(exactly: st.st_size) else { throw BitternError.io("'\(path)' is too large to map") }
-        let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
-        guard let p, p != UnsafeMutableRawPointer(bitPattern: -1) else {
-            throw BitternError.io("cannot map '\(path)' (\(size) bytes): \(Mapping.errnoString())")
-        }
-        base = UnsafeRawPointer(p)
-        length = size
-    }
-
-    deinit { munmap(UnsafeMutableRawPointer(mutating: base), length) }
-
-    static func errnoString() -> String { String(cString: strerror(errno)) }
-}
-
 // MARK: - parsing
 
 private struct Header {
