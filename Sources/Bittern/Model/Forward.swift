@@ -189,8 +189,9 @@ public final class ModelContext: @unchecked Sendable {
                 }
             }
             for r in 0..<n { attention(layer: l, row: r, pos: pos0 + r) }
-            rmsNormRows(att, L.attnSubNorm, eps, n: n, dim: e, into: &x)
-            let aa = try quantize(x, n: n, dim: e)
+            // Llama-style files have no sub-norms: the attention output is quantized as it is.
+            if let w = L.attnSubNorm { rmsNormRows(att, w, eps, n: n, dim: e, into: &x) }
+            let aa = try quantize(L.attnSubNorm == nil ? att : x, n: n, dim: e)
             defer { aa.deallocate() }
             try bitLinear(L.o, aa, into: &proj)
             for i in 0..<(n * e) { h[i] += proj[i] }
@@ -213,8 +214,8 @@ public final class ModelContext: @unchecked Sendable {
                     gate[i] = (g / (1 + expf(-g))) * up[i]
                 }
             }
-            rmsNormRows(gate, L.ffnSubNorm, eps, n: n, dim: ffn, into: &up)
-            let fd = try quantize(up, n: n, dim: ffn)
+            if let w = L.ffnSubNorm { rmsNormRows(gate, w, eps, n: n, dim: ffn, into: &up) }
+            let fd = try quantize(L.ffnSubNorm == nil ? gate : up, n: n, dim: ffn)
             defer { fd.deallocate() }
             try bitLinear(L.down, fd, into: &proj)
             for i in 0..<(n * e) { h[i] += proj[i] }
@@ -279,8 +280,9 @@ public final class ModelContext: @unchecked Sendable {
         if p.outputScale != 1 { for i in 0..<(a.n * rows) { out[i] *= p.outputScale } }
     }
 
-    /// NeoX RoPE on `heads` heads of head_dim at v: pairs (i, i + ropeDims/2) of the first ropeDims
-    /// dimensions, angle pos * base^(-2i/ropeDims) (computed in Double).
+    /// RoPE on `heads` heads of head_dim at v, angle pos * base^(-2i/ropeDims) (computed in Double) for
+    /// pair i of the first ropeDims dimensions: (i, i + ropeDims/2) in NeoX style (2B4T, `bitnet`),
+    /// (2i, 2i + 1) in the normal style of llama.cpp's `llama` files.
     private func rope(_ v: UnsafeMutablePointer<Float>, heads: Int, pos: Int) {
         let hp = model.hparams
         let half = hp.ropeDims / 2, hd = hp.headDim
@@ -295,13 +297,14 @@ public final class ModelContext: @unchecked Sendable {
             ropeFilled += 1
         }
         let row = pos * half * 2
+        let (stride, offset) = hp.ropeNeoX ? (1, half) : (2, 1)
         for i in 0..<half {
             let c = ropeTable[row + 2 * i], s = ropeTable[row + 2 * i + 1]
             for hh in 0..<heads {
-                let p = v + hh * hd
-                let x0 = p[i], x1 = p[i + half]
-                p[i] = x0 * c - x1 * s
-                p[i + half] = x0 * s + x1 * c
+                let p = v + hh * hd + i * stride
+                let x0 = p[0], x1 = p[offset]
+                p[0] = x0 * c - x1 * s
+                p[offset] = x0 * s + x1 * c
             }
         }
     }

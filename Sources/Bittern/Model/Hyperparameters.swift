@@ -11,8 +11,9 @@ public struct Hyperparameters: Sendable, Equatable {
     /// Architectures this version runs: the 2B4T family (ReLU^2-gated FFN, sub-norms, GQA, NeoX RoPE).
     /// "bitnet-b1.58" and "bitnet-25": Microsoft's names for 2B4T (ReLU-squared). "bitnet": llama.cpp's
     /// name for the same graph (same tensors, NeoX RoPE), whose activation is SiLU unless
-    /// `bitnet.hidden_activation` says otherwise.
-    public static let supportedArchitectures = ["bitnet-b1.58", "bitnet-25", "bitnet"]
+    /// `bitnet.hidden_activation` says otherwise. "llama" with ternary weights (Llama3-8B-1.58,
+    /// Falcon3-1.58bit): no sub-norms, SwiGLU, normal (interleaved-pair) RoPE as llama.cpp's files have it.
+    public static let supportedArchitectures = ["bitnet-b1.58", "bitnet-25", "bitnet", "llama"]
 
     public let architecture: String
     public let vocabSize: Int
@@ -28,6 +29,10 @@ public struct Hyperparameters: Sendable, Equatable {
     public let ropeFreqBase: Float
     public let rmsEpsilon: Float
     public let activation: Activation
+    /// attn_sub_norm and ffn_sub_norm exist (all but "llama").
+    public var hasSubNorms: Bool { architecture != "llama" }
+    /// RoPE pairs (i, i + d/2) rather than (2i, 2i + 1).
+    public var ropeNeoX: Bool { architecture != "llama" }
 
     public init(architecture: String, vocabSize: Int, contextLength: Int, embeddingLength: Int, blockCount: Int,
                 feedForwardLength: Int, headCount: Int, headCountKV: Int, ropeDims: Int, ropeFreqBase: Float,
@@ -84,7 +89,7 @@ public struct Hyperparameters: Sendable, Equatable {
         let headDim = heads > 0 ? embd / heads : 0
         let ropeDims = try f.int("\(arch).rope.dimension_count") ?? headDim
         let theta = try f.float("\(arch).rope.freq_base") ?? 10000   // llama.cpp's default when absent
-        var act = arch == "bitnet" ? Activation.silu : Activation.relu2
+        var act = arch == "bitnet" || arch == "llama" ? Activation.silu : Activation.relu2
         if let a = try f.string("\(arch).hidden_activation") {
             guard let v = Activation(rawValue: a) else {
                 throw BitternError.format("\(f.path): \(arch).hidden_activation = '\(a)' is not one of relu2, silu")

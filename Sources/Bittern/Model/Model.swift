@@ -9,18 +9,18 @@ public struct Projection: @unchecked Sendable {
     public var cols: Int { matrix.cols }
 }
 
-/// The weights of one transformer block of the 2B4T architecture.
+/// The weights of one transformer block: the 2B4T architecture, or a Llama one (no sub-norms).
 public struct BitNetLayer: @unchecked Sendable {
     public let attnNorm: [Float]
     public let q: Projection
     public let k: Projection
     public let v: Projection
-    public let attnSubNorm: [Float]
+    public let attnSubNorm: [Float]?
     public let o: Projection
     public let ffnNorm: [Float]
     public let gate: Projection
     public let up: Projection
-    public let ffnSubNorm: [Float]
+    public let ffnSubNorm: [Float]?
     public let down: Projection
 }
 
@@ -138,12 +138,12 @@ public final class BitNetModel: @unchecked Sendable {
                 q: try projection(p + "attn_q.weight", rows: embd, cols: embd),
                 k: try projection(p + "attn_k.weight", rows: kv, cols: embd),
                 v: try projection(p + "attn_v.weight", rows: kv, cols: embd),
-                attnSubNorm: try vector(p + "attn_sub_norm.weight", embd),
+                attnSubNorm: hp.hasSubNorms ? try vector(p + "attn_sub_norm.weight", embd) : nil,
                 o: try projection(p + "attn_output.weight", rows: embd, cols: embd),
                 ffnNorm: try vector(p + "ffn_norm.weight", embd),
                 gate: try projection(p + "ffn_gate.weight", rows: ffn, cols: embd),
                 up: try projection(p + "ffn_up.weight", rows: ffn, cols: embd),
-                ffnSubNorm: try vector(p + "ffn_sub_norm.weight", ffn),
+                ffnSubNorm: hp.hasSubNorms ? try vector(p + "ffn_sub_norm.weight", ffn) : nil,
                 down: try projection(p + "ffn_down.weight", rows: embd, cols: ffn)))
             progress?(0.05 + 0.94 * Float(l + 1) / Float(hp.blockCount))
         }
