@@ -464,6 +464,33 @@ char *bittern_chat_render(const bittern_model *m, const char *template_name, con
 bittern_status bittern_chat(bittern_context *ctx, const char *template_name, const bittern_chat_message *messages,
                             size_t n, const bittern_generate_params *params, bittern_text_callback cb, void *user_data);
 
+/* ======================================================================================= convert */
+
+typedef struct bittern_convert_params {
+    uint32_t size;              /* sizeof(bittern_convert_params), set by the default function */
+    const char *weight_type;    /* ternary projections: "i2_s" (NULL: default), "tq2_0", "tq1_0", "f16", "f32" */
+    const char *head_type;      /* token embedding / head: NULL = "f16" for convert and "keep" for quantize;
+                                   "f16", "q8" (Q8_0), "f32" */
+    float zero_threshold;       /* absmean threshold for float (master) weights: 0.5 (round to nearest) */
+    const char *architecture;   /* convert only: general.architecture to write; NULL chooses ("bitnet" for
+                                   TQ types, which llama.cpp reads; "bitnet-b1.58" otherwise; "llama") */
+} bittern_convert_params;
+
+/* Defaults: i2_s weights, f16 head (convert) / head kept (quantize), zero_threshold 0.5, architecture NULL. */
+bittern_convert_params bittern_convert_default_params(void);
+/* Converts a Hugging Face checkpoint directory (config.json; model.safetensors, or the shards that
+   model.safetensors.index.json names; tokenizer.json; tokenizer_config.json) to a GGUF file at out_path.
+   Architectures BitNetForCausalLM (bf16 master weights or the packed uint8 checkpoint with weight_scale),
+   BitnetForCausalLM (1bitLLM), LlamaForCausalLM with ternary weights. Weights already ternary are kept
+   exact; master weights are absmean-ternarized. out_path appears only when complete. Errors: NULL
+   arguments, bad params -> INVALID_ARGUMENT; missing files -> IO; malformed, truncated or inconsistent
+   files -> FORMAT; unknown architecture, tokenizer kind or a shape the type cannot hold -> UNSUPPORTED. */
+bittern_status bittern_convert(const char *hf_dir, const char *out_path, const bittern_convert_params *params);
+/* Re-encodes a GGUF model's ternary projections (exactly; float-valued ones through absmean) and, when
+   head_type is set, its token embedding / output head; everything else is copied. Errors as
+   bittern_convert; out_path naming in_path -> INVALID_ARGUMENT. */
+bittern_status bittern_quantize(const char *in_path, const char *out_path, const bittern_convert_params *params);
+
 #ifdef __cplusplus
 }
 #endif

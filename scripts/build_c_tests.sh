@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the C API tests (build/tests/test_api, build/tests/test_model, build/tests/test_text), the
+# Builds the C API tests (build/tests/test_api, test_model, test_text, test_convert), the
 # kernel plugins (build/tests/plugins/*.so) and the C examples (build/examples/matvec,
 # build/examples/generate) against build/lib/libbittern.so, which scripts/build.sh produces.
 # Env: CC (default gcc), CFLAGS_EXTRA (appended, e.g. "-fsanitize=address").
@@ -36,7 +36,8 @@ plugin no_entry_plugin Tests/c/plugins/no_entry_plugin.c
 "$cc" "${flags[@]}" "${extra[@]}" -pthread -Iinclude Tests/c/test_api.c -o build/tests/test_api "${link[@]}"
 "$cc" "${flags[@]}" "${extra[@]}" -Iinclude Tests/c/test_model.c -o build/tests/test_model "${link[@]}"
 "$cc" "${flags[@]}" "${extra[@]}" -pthread -Iinclude Tests/c/test_text.c -o build/tests/test_text "${link[@]}"
+"$cc" "${flags[@]}" "${extra[@]}" -Iinclude Tests/c/test_convert.c -o build/tests/test_convert "${link[@]}"
 "$cc" "${flags[@]}" "${extra[@]}" -Iinclude examples/c/matvec.c -o build/examples/matvec "${link[@]}"
 "$cc" "${flags[@]}" "${extra[@]}" -Iinclude examples/c/generate.c -o build/examples/generate "${link[@]}"
-echo "built build/tests/test_api, build/tests/test_model, build/tests/test_text, build/tests/plugins/*.so," \
+echo "built build/tests/test_api, build/tests/test_model, build/tests/test_text, build/tests/test_convert, build/tests/plugins/*.so," \
     "build/examples/matvec, build/examples/generate"

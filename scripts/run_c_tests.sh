@@ -20,6 +20,10 @@ echo "== test_text"
 env -u BITTERN_PLUGIN_PATH -u BITTERN_BACKEND -u BITTERN_TOPOLOGY -u BITTERN_MODEL \
     "$root/build/tests/test_text" "$root/Tests/BitternTests/Fixtures/tokenizer"
 
+echo "== test_convert"
+env -u BITTERN_PLUGIN_PATH -u BITTERN_BACKEND -u BITTERN_TOPOLOGY \
+    "$root/build/tests/test_convert" "$root/Tests/BitternTests/Fixtures/hf"
+
 echo "== examples/c/matvec"
 "$root/build/examples/matvec"
 

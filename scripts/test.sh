@@ -86,7 +86,7 @@ echo "CLI: ok"
 echo "== Python bindings"
 python3 -m pip install -q --disable-pip-version-check pytest
 set +e
-python3 -m pytest -q bindings/python/tests
+python3 -m pytest -q -rs bindings/python/tests
 rc=$?
 set -e
 # pytest exit 5 means no test was collected: that is a failure here, not a pass.

@@ -52,4 +52,18 @@ PY
 "$bin" tokenize -p "Hello, world" --ids | grep -qE '^0( [0-9]+)+$'
 "$bin" info build/share/bittern/bittern-demo.gguf | grep -q "chat template: bitnet"
 python3 Tests/cli/chat_pty.py "$bin"
+
+# convert a transformers checkpoint (packed uint8 2B4T layout) and re-quantize it; both run
+hf=Tests/BitternTests/Fixtures/hf
+"$bin" convert "$hf/bitnet-packed" -o "$out/conv.gguf" --type tq2_0 --head q8 >"$out/convert.txt"
+grep -q "^bitnet: 24 tensors" "$out/convert.txt" && grep -q "blk.0.attn_q.weight *TQ2_0 *zeros .*(exact)" "$out/convert.txt" \
+    || { echo "FAIL: convert report"; cat "$out/convert.txt"; exit 1; }
+"$bin" quantize "$out/conv.gguf" "$out/conv-tq1.gguf" --type tq1_0 --quiet | grep -q "1.688 bits/weight" \
+    || { echo "FAIL: quantize report"; exit 1; }
+"$bin" run -m "$out/conv-tq1.gguf" -p "Once upon a time" -n 4 --temp 0 >/dev/null 2>&1
+expect_error 1 "no config.json" "$bin" convert /nonexistent -o "$out/x.gguf"
+expect_error 2 "unknown type 'q4'" "$bin" convert "$hf/bitnet-packed" -o "$out/x.gguf" --type q4
+expect_error 2 "give the output file" "$bin" convert "$hf/bitnet-packed"
+expect_error 1 "overwrite the input" "$bin" quantize "$out/conv.gguf" "$out/conv.gguf" --type i2_s
+[ ! -e "$out/x.gguf" ] || { echo "FAIL: a failed convert left an output file"; exit 1; }
 echo "CLI model commands: ok"

@@ -3,7 +3,7 @@ import Bittern
 import Glibc
 #endif
 
-// The `bittern` command. Subcommands: run, chat, perplexity, tokenize, info, backends, bench (kernels,
+// The `bittern` command. Subcommands: run, chat, perplexity, tokenize, convert, quantize, info, backends, bench (kernels,
 // sparse, topology), topology, version.
 let usage = """
 usage: bittern <command> [options]     (bittern <command> --help for a command's options)
@@ -13,6 +13,8 @@ commands:
   chat [-m FILE]            interactive chat in the model's chat format
   perplexity -f TEXT        perplexity of a model on a text file
   tokenize -p TEXT          the tokens of a text
+  convert HF_DIR -o OUT     a Hugging Face checkpoint to GGUF (--type i2_s|tq2_0|tq1_0, --head f16|q8)
+  quantize IN OUT --type T  re-encode a GGUF model's ternary weights (and head) in another type
   info FILE [--json]        a model file: architecture, sizes, tensor types, tokenizer, chat template
   info [--pretty]           the runtime's decisions as JSON (CPU features, backends, threads, topology)
   backends                  every backend, whether it runs here, and why not
@@ -62,6 +64,8 @@ func runCLI(_ argv: [String]) throws -> Int32 {
     case "chat": return try chatCommand(rest)
     case "perplexity": return try perplexityCommand(rest)
     case "tokenize": return try tokenizeCommand(rest)
+    case "convert": return try convertCommand(rest)
+    case "quantize": return try quantizeCommand(rest)
     case "--help", "-h", "help": print(usage); return 0
     default: break
     }

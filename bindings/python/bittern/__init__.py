@@ -12,6 +12,8 @@
     m = bittern.TernaryMatrix.from_float(np.random.randn(256, 512).astype(np.float32))
     y = m @ np.random.randn(512).astype(np.float32)
 
+    bittern.convert("path/to/hf-checkpoint", "model.gguf", weight_type="tq2_0")
+
 The shared library is found via $BITTERN_LIBRARY, a libbittern.so* inside this package, or the
 build/lib/libbittern.so of a Bittern checkout above this package or the current directory.
 Every library failure raises bittern.BitternError (.status, .message)."""
@@ -22,6 +24,7 @@ import os
 from ._lib import (E_ABORTED, E_CONTEXT_FULL, E_FORMAT, E_INTERNAL, E_INVALID_ARGUMENT, E_IO, E_OUT_OF_MEMORY,
                    E_UNSUPPORTED, FINISH_NAMES, OK, SEED_RANDOM, BitternError, LibraryNotFoundError,
                    check as _check, lib as _clib, library_path)
+from .convert import convert, quantize
 from .generation import Chat, Generation, GenerationResult
 from .matrix import TernaryMatrix
 from .model import Context, Detokenizer, Model, default_model_path
@@ -30,8 +33,8 @@ from .runtime import Runtime, describe_default as describe
 
 __all__ = [
     "BitternError", "Chat", "Context", "Detokenizer", "Generation", "GenerationResult", "LibraryNotFoundError",
-    "Model", "Runtime", "Sampler", "TernaryMatrix", "abi_version", "backends", "default_model_path", "describe",
-    "library_path", "load_plugin", "version", "OK", "E_INVALID_ARGUMENT", "E_IO", "E_FORMAT", "E_UNSUPPORTED",
+    "Model", "Runtime", "Sampler", "TernaryMatrix", "abi_version", "backends", "convert", "default_model_path", "describe",
+    "library_path", "load_plugin", "quantize", "version", "OK", "E_INVALID_ARGUMENT", "E_IO", "E_FORMAT", "E_UNSUPPORTED",
     "E_OUT_OF_MEMORY", "E_INTERNAL", "E_CONTEXT_FULL", "E_ABORTED", "FINISH_NAMES", "SEED_RANDOM",
 ]
 

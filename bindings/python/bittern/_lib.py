@@ -219,6 +219,16 @@ class ChatMessage(Structure):
     ]
 
 
+class ConvertParams(Structure):
+    _fields_ = [
+        ("size", c_uint32),
+        ("weight_type", c_char_p),
+        ("head_type", c_char_p),
+        ("zero_threshold", c_float),
+        ("architecture", c_char_p),
+    ]
+
+
 # bool (*bittern_text_callback)(const char *text, size_t len, int32_t token, void *user_data). text is
 # declared POINTER(c_char), not c_char_p, so that ctypes hands over the pointer and the callback reads
 # exactly len bytes (ctypes.string_at(text, len)).
@@ -319,6 +329,10 @@ _PROTOTYPES = {
     "bittern_chat_render": (c_void_p, [c_void_p, c_char_p, POINTER(ChatMessage), c_size_t, c_bool]),
     "bittern_chat": (status_t, [c_void_p, c_char_p, POINTER(ChatMessage), c_size_t, POINTER(GenerateParams),
                                 TEXT_CALLBACK, c_void_p]),
+    # convert / quantize
+    "bittern_convert_default_params": (ConvertParams, []),
+    "bittern_convert": (status_t, [c_char_p, c_char_p, POINTER(ConvertParams)]),
+    "bittern_quantize": (status_t, [c_char_p, c_char_p, POINTER(ConvertParams)]),
 }
 
 for _name, (_restype, _argtypes) in _PROTOTYPES.items():
