@@ -6,6 +6,10 @@
 import PackageDescription
 
 let root = Context.packageDirectory
+// Sanitizer and fuzzing builds (scripts/sanitize.sh, scripts/fuzz.sh) set BITTERN_CHECKED=1: the core is
+// then built without -Ounchecked, so an integer overflow or an out-of-bounds index traps (and is found)
+// instead of being undefined.
+let checked = Context.environment["BITTERN_CHECKED"] != nil
 
 let package = Package(
     name: "Bittern",
@@ -30,7 +34,7 @@ let package = Package(
         // The Swift core, including the @_cdecl C API (CAPI/).
         .target(name: "Bittern", dependencies: ["BitternKernels", "BitternSupport", "CHwloc", "CNuma"],
                 path: "Sources/Bittern",
-                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))],
+                swiftSettings: checked ? [] : [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))],
                 linkerSettings: [.linkedLibrary("dl")]),
         // The shared library's link settings live on a target of their own so that they apply to
         // libbittern.so only (not to the CLI or the test runner).

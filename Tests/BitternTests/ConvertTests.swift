@@ -327,6 +327,41 @@ struct LogitComparison {
         expectFailure("architecture 'MambaForCausalLM' is not supported")
     }
 
+    /// Values in config.json and tokenizer.json that would divide by zero, trap a conversion, or size an
+    /// allocation beyond what the checkpoint holds are errors.
+    @Test func configAndTokenizerLimits() throws {
+        let src = HFFixtures.dir + "/bitnet-packed"
+        let cfg = GGUFFixtures.text("hf/bitnet-packed/config.json")
+        let tok = GGUFFixtures.text("hf/bitnet-packed/tokenizer.json")
+        let cases: [(String, String, String)] = [
+            ("num_key_value_heads 0", cfg.replacingOccurrences("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 0"), tok),
+            ("num_key_value_heads 3", cfg.replacingOccurrences("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3"), tok),
+            ("negative context", cfg.replacingOccurrences("\"max_position_embeddings\": 256", "\"max_position_embeddings\": -1"), tok),
+            ("vocab_size mismatch", cfg.replacingOccurrences("\"vocab_size\": 1024", "\"vocab_size\": 16000000"), tok),
+            ("token id past vocab_size", cfg, try withAddedToken(tok, id: 16_777_000)),
+        ]
+        for (what, c, t) in cases {
+            let ck = TempDir()
+            defer { ck.remove() }
+            writeFile(ck.file("config.json"), Array(c.utf8))
+            writeFile(ck.file("tokenizer.json"), Array(t.utf8))
+            copyFile(src + "/model.safetensors", ck.file("model.safetensors"))
+            #expect(throws: BitternError.self, "\(what)") { try HFConverter.convert(directory: ck.path, output: ck.file("o.gguf")) }
+            #expect(!fileExists(ck.file("o.gguf")))
+        }
+    }
+
+    /// tokenizer.json with one more added token.
+    func withAddedToken(_ text: String, id: Int) throws -> String {
+        guard case .object(var fields) = try JSONParser.parse(Array(text.utf8), what: "tokenizer.json"),
+              let i = fields.firstIndex(where: { $0.0 == "added_tokens" }), case .array(var list) = fields[i].1 else {
+            throw BitternError.format("fixture tokenizer.json has no added_tokens")
+        }
+        list.append(.object([("id", .int(id)), ("content", .string("<extra>")), ("special", .bool(true))]))
+        fields[i].1 = .array(list)
+        return JSON.object(fields).serialized()
+    }
+
     @Test func malformedSafetensorsHeaders() throws {
         let dir = TempDir()
         defer { dir.remove() }

@@ -62,6 +62,9 @@ public struct HFConfig: Sendable {
         layers = try int("num_hidden_layers")
         heads = try int("num_attention_heads")
         kvHeads = json["num_key_value_heads"]?.intValue ?? heads
+        guard kvHeads >= 1, kvHeads <= heads, heads % kvHeads == 0 else {
+            throw fail("num_key_value_heads \(kvHeads) must divide num_attention_heads \(heads)")
+        }
         if let hd = json["head_dim"]?.intValue {
             guard hd * heads == hiddenSize else {
                 throw BitternError.unsupported("\(path): head_dim \(hd) x \(heads) heads != hidden_size \(hiddenSize) (not supported)")
@@ -70,12 +73,17 @@ public struct HFConfig: Sendable {
         guard hiddenSize % heads == 0 else { throw fail("hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(heads)") }
         headDim = hiddenSize / heads
         contextLength = json["max_position_embeddings"]?.intValue ?? 4096
+        guard contextLength >= 1, contextLength <= 1 << 30 else {
+            throw fail("max_position_embeddings \(contextLength) is out of range [1, 2^30]")
+        }
         rmsEpsilon = json["rms_norm_eps"]?.doubleValue ?? 1e-5
+        guard rmsEpsilon.isFinite, rmsEpsilon > 0, Float(rmsEpsilon) > 0 else { throw fail("rms_norm_eps \(rmsEpsilon) must be > 0") }
         let rope = json["rope_parameters"] ?? json["rope_scaling"]
         if let type = rope?["rope_type"]?.stringValue ?? rope?["type"]?.stringValue, type != "default" {
             throw BitternError.unsupported("\(path): rope_type '\(type)' is not supported (only plain RoPE)")
         }
         ropeTheta = json["rope_theta"]?.doubleValue ?? rope?["rope_theta"]?.doubleValue ?? (family == .bitnet ? 500000 : 10000)
+        guard ropeTheta.isFinite, ropeTheta > 0, Float(ropeTheta).isFinite else { throw fail("rope_theta \(ropeTheta) must be finite and > 0") }
         hiddenAct = json["hidden_act"]?.stringValue ?? (family == .bitnet ? "relu2" : "silu")
         guard ["relu2", "silu"].contains(hiddenAct) else {
             throw BitternError.unsupported("\(path): hidden_act '\(hiddenAct)' is not supported (relu2, silu)")

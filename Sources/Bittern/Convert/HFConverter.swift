@@ -44,11 +44,14 @@ public enum HFConverter {
         guard TensorEncoders.floatTypes.contains(options.headType) else {
             throw BitternError.invalidArgument("head type \(options.headType.name) is not one of f16, q8_0, f32")
         }
-        let tok = try HFTokenizerImport.load(directory: dir, config: cfg)
-        guard tok.tokenCount <= cfg.vocabSize else {
-            throw BitternError.format("\(dir): tokenizer.json has \(tok.tokenCount) tokens, more than vocab_size \(cfg.vocabSize)")
-        }
+        // The weights first: the embedding's bytes justify vocab_size, which bounds what the tokenizer
+        // import may allocate (an id in tokenizer.json could otherwise ask for 2^24 entries).
         let weights = try SafetensorsCheckpoint(directory: dir)
+        let emb = try weights.require("model.embed_tokens.weight")
+        guard emb.shape == [cfg.vocabSize, cfg.hiddenSize] else {
+            throw BitternError.format("\(dir): model.embed_tokens.weight has shape \(emb.shape), config.json says [\(cfg.vocabSize), \(cfg.hiddenSize)]")
+        }
+        let tok = try HFTokenizerImport.load(directory: dir, config: cfg)
         let isTQ = [GGMLType.tq1_0, .tq2_0].contains(options.weightType)
         let arch = options.architecture ?? (cfg.family == .llama ? "llama" : (isTQ ? "bitnet" : "bitnet-b1.58"))
         let subNorms = cfg.family != .llama

@@ -14,7 +14,8 @@ public enum HFTokenizerImport {
     }
 
     /// Reads DIR/tokenizer.json (required) and DIR/tokenizer_config.json (optional: BOS/EOS, add_bos,
-    /// chat template). `config` supplies bos/eos ids when the tokenizer files do not name them.
+    /// chat template). `config` supplies bos/eos ids when the tokenizer files do not name them, and its
+    /// vocab_size bounds the ids (checked before anything is allocated for them).
     public static func load(directory dir: String, config: HFConfig) throws -> Result {
         let path = dir + "/tokenizer.json"
         guard fileExists(path) else {
@@ -49,6 +50,9 @@ public enum HFTokenizerImport {
         }
         let n = (byId.keys.max() ?? -1) + 1
         guard n > 0 else { throw fail("the vocabulary is empty") }
+        guard n <= config.vocabSize else {
+            throw fail("token id \(n - 1) is past the model's vocab_size \(config.vocabSize)")
+        }
         var tokens = [String](repeating: "", count: n)
         var tokenTypes = [Int32](repeating: TokenType.normal.rawValue, count: n)
         for i in 0..<n {
@@ -85,8 +89,8 @@ public enum HFTokenizerImport {
             guard let s = v?.stringValue ?? v?["content"]?.stringValue else { return nil }
             return ids[s]
         }
-        if let bos = special("bos_token") ?? config.bosTokenId, bos < n { meta.append(("tokenizer.ggml.bos_token_id", .uint32(UInt32(bos)))) }
-        if let eos = special("eos_token") ?? config.eosTokenId, eos < n { meta.append(("tokenizer.ggml.eos_token_id", .uint32(UInt32(eos)))) }
+        if let bos = special("bos_token") ?? config.bosTokenId, (0..<n).contains(bos) { meta.append(("tokenizer.ggml.bos_token_id", .uint32(UInt32(bos)))) }
+        if let eos = special("eos_token") ?? config.eosTokenId, (0..<n).contains(eos) { meta.append(("tokenizer.ggml.eos_token_id", .uint32(UInt32(eos)))) }
         if let eot = ids["<|eot_id|>"] ?? ids["<|im_end|>"] { meta.append(("tokenizer.ggml.eot_token_id", .uint32(UInt32(eot)))) }
         if let pad = special("pad_token") { meta.append(("tokenizer.ggml.padding_token_id", .uint32(UInt32(pad)))) }
         meta.append(("tokenizer.ggml.add_bos_token", .bool(tc["add_bos_token"]?.boolValue ?? postProcessorAddsBOS(json["post_processor"]))))

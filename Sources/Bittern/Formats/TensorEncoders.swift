@@ -27,6 +27,13 @@ public enum TensorEncoders {
             throw BitternError.unsupported("tensor '\(name)': \(why)")
         }
         let n = t.rows * t.cols
+        if [GGMLType.tq1_0.id, GGMLType.tq2_0.id, GGMLType.f16.id].contains(type.id), t.zeroCount < n {
+            // These types hold the scale as F16: it must survive the conversion.
+            let h = floatToHalf(t.alpha)
+            guard h & 0x7fff != 0, h & 0x7c00 != 0x7c00 else {
+                throw BitternError.unsupported("tensor '\(name)': its scale \(t.alpha) does not fit \(type.name)'s F16 scale (use i2_s)")
+            }
+        }
         return t.trits.withUnsafeBufferPointer { tr -> [UInt8] in
             switch type.id {
             case GGMLType.i2_s.id: return i2s(tr, count: n, alpha: t.alpha)
@@ -138,16 +145,21 @@ public enum TensorEncoders {
             guard cols % 32 == 0 else {
                 throw BitternError.unsupported("tensor '\(name)': Q8_0 needs rows of a multiple of 32 values, these have \(cols)")
             }
+            for (i, v) in x.enumerated() where abs(v) / 127 > 65504 {
+                throw BitternError.unsupported("tensor '\(name)': value \(i) = \(v) is too large for Q8_0's F16 block scale (use f32)")
+            }
             var out = [UInt8](repeating: 0, count: x.count / 32 * 34)
             out.withUnsafeMutableBytes { o in
                 for b in 0..<(x.count / 32) {
                     var amax: Float = 0
                     for j in 0..<32 { amax = max(amax, abs(x[32 * b + j])) }
                     let d = amax / 127
-                    let id: Float = d != 0 ? 1 / d : 0
+                    // 1/d in Double: a subnormal d has no finite Float reciprocal.
+                    let id: Double = d != 0 ? 1 / Double(d) : 0
                     o.storeBytes(of: floatToHalf(d), toByteOffset: 34 * b, as: UInt16.self)
                     for j in 0..<32 {
-                        o.storeBytes(of: Int8(roundf(x[32 * b + j] * id)), toByteOffset: 34 * b + 2 + j, as: Int8.self)
+                        let q = (Double(x[32 * b + j]) * id).rounded(.toNearestOrAwayFromZero)
+                        o.storeBytes(of: Int8(max(-127, min(127, q))), toByteOffset: 34 * b + 2 + j, as: Int8.self)
                     }
                 }
             }

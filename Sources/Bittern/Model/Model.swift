@@ -129,6 +129,11 @@ public final class BitNetModel: @unchecked Sendable {
         f.releasePages(of: embInfo)
         // Embeddings and head: the first 5%; layers share the next 94%; output_norm and the rest, 1%.
         progress?(0.05)
+        // Every block has at least 9 tensors (7 projections, 2 norms): a block_count the file cannot hold is
+        // refused before anything is sized by it (found by fuzz_gguf: 2^24 blocks reserved 4 GB).
+        guard hp.blockCount <= f.tensors.count / 9 else {
+            throw BitternError.format("\(path): \(hp.architecture).block_count is \(hp.blockCount), but the file holds only \(f.tensors.count) tensors")
+        }
         var layers = [BitNetLayer]()
         layers.reserveCapacity(hp.blockCount)
         for l in 0..<hp.blockCount {
