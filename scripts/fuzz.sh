@@ -2,6 +2,7 @@
 # libFuzzer over the public C API (Tests/fuzz/fuzz_*.c): gguf, safetensors, tokenizer, chat, kernels.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]   run each target for SECONDS (default 60) from its seed corpus
 #   scripts/fuzz.sh --replay                run the seed corpora and every regression input once
+#   scripts/fuzz.sh --build                 only build the instrumented library (scripts/sanitize.sh uses it)
 # The library is built with AddressSanitizer, coverage instrumentation and checked arithmetic
 # (BITTERN_CHECKED=1) into .build/fuzz; harnesses add UndefinedBehaviorSanitizer. New corpus entries go
 # to build/fuzz/corpus/<target> (the committed seeds stay as they are); a crash is saved in build/fuzz/
@@ -12,8 +13,13 @@ cd "$root"
 export PATH="/opt/swift/usr/bin:$PATH"
 targets_all=(gguf safetensors tokenizer chat kernels)
 
-seconds=60 replay=0
-if [ "${1:-}" = "--replay" ]; then replay=1; shift; elif [ -n "${1:-}" ]; then seconds=$1; shift; fi
+seconds=60 replay=0 build_only=0
+case "${1:-}" in
+    --replay) replay=1; shift ;;
+    --build) build_only=1; shift ;;
+    "") ;;
+    *) seconds=$1; shift ;;
+esac
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${targets_all[@]}")
 
@@ -30,6 +36,7 @@ echo "${flags[*]}" >.build/fuzz/flags
 lib=.build/fuzz/release
 ln -sf libbittern.so "$lib/libbittern.so.0"   # the soname the harnesses look up
 swiftlib=/opt/swift/usr/lib/swift/linux
+[ "$build_only" = 0 ] || exit 0
 for t in "${targets[@]}"; do
     clang -g -O1 -std=c11 -Wall -Werror -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -fuse-ld=lld -Iinclude -DFUZZ_TEMPLATE_DIR="\"$root/Tests/fuzz/template\"" \

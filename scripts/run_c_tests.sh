@@ -24,6 +24,9 @@ echo "== test_convert"
 env -u BITTERN_PLUGIN_PATH -u BITTERN_BACKEND -u BITTERN_TOPOLOGY \
     "$root/build/tests/test_convert" "$root/Tests/BitternTests/Fixtures/hf"
 
+echo "== test_concurrency"
+env -u BITTERN_PLUGIN_PATH -u BITTERN_BACKEND -u BITTERN_TOPOLOGY -u BITTERN_MODEL "$root/build/tests/test_concurrency"
+
 echo "== examples/c/matvec"
 "$root/build/examples/matvec"
 

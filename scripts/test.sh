@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test: kernel conformance (native, under ASan+UBSan, AVX-512 and NEON under SIMDe, NEON under
 # qemu-aarch64), the C API test with plugins, the
-# shipped library's exports, the CLI, the Python bindings, then the Swift Testing suites (last, so
-# their closing line is the run's verdict).
+# shipped library's exports, the CLI, the Python bindings, the C tests under ASan+UBSan and TSan, the
+# fuzz targets (regression inputs, then 20 s each), then the Swift Testing suites (last, so their closing
+# line is the run's verdict).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -92,6 +93,13 @@ set -e
 # pytest exit 5 means no test was collected: that is a failure here, not a pass.
 [ $rc -eq 0 ] || { echo "FAIL: pytest exited with $rc"; exit 1; }
 python3 examples/python/matvec.py >/dev/null
+
+echo "== sanitizers: the C tests against ASan+UBSan and TSan builds of the library"
+scripts/sanitize.sh
+
+echo "== fuzzing: seeds and regression inputs once, then each target for a short bounded time"
+scripts/fuzz.sh --replay
+scripts/fuzz.sh "${BITTERN_FUZZ_SECONDS:-20}"
 
 echo "== Swift Testing suites"
 swift test
