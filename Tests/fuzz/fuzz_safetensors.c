@@ -13,9 +13,11 @@
 #endif
 
 static char work[256], out[300];
-static uint8_t *files[4];
-static size_t sizes[4];
-static const char *names[4] = {"model.safetensors", "config.json", "tokenizer.json", "model.safetensors.index.json"};
+/* The first three are replaced by the input in turn; tokenizer_config.json (BOS/EOS, chat template) stays. */
+static uint8_t *files[5];
+static size_t sizes[5];
+static const char *names[5] = {"model.safetensors", "config.json", "tokenizer.json", "model.safetensors.index.json",
+                               "tokenizer_config.json"};
 
 static uint8_t *slurp(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -41,23 +43,32 @@ static void drop(const char *name) {
     unlink(p);
 }
 
+static void cleanup(void) {
+    const char *all[] = {"model.safetensors", "config.json", "tokenizer.json", "model.safetensors.index.json",
+                         "tokenizer_config.json", "model-00001-of-00001.safetensors", "out.gguf"};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) drop(all[i]);
+    rmdir(work);
+}
+
 static void setup(void) {
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(work, sizeof work, "%s/bittern-fuzz-st-%d", base, (int)getpid());
     mkdir(work, 0700);
     snprintf(out, sizeof out, "%s/out.gguf", work);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 5; i++) {
+        if (i == 3) continue;
         char p[400];
         snprintf(p, sizeof p, "%s/%s", FUZZ_TEMPLATE_DIR, names[i]);
         files[i] = slurp(p, &sizes[i]);
     }
+    atexit(cleanup);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!work[0]) setup();
     if (size < 1) return 0;
     int which = data[0] & 3;
-    for (int i = 0; i < 3; i++) put(names[i], files[i], sizes[i]);
+    for (int i = 0; i < 5; i++) if (i != 3) put(names[i], files[i], sizes[i]);
     drop(names[3]);
     drop("model-00001-of-00001.safetensors");
     if (which == 3) {

@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t len = size - 1;
     bool add_special = mode & 1, parse_special = mode & 2;
     int32_t need = bittern_tokenize(m, text, len, add_special, parse_special, NULL, 0);
-    FUZZ_ASSERT(need <= 0, "capacity 0 returned %d", need);
+    FUZZ_ASSERT(need <= 0 && need != INT32_MIN, "capacity 0 returned %d: %s", need, bittern_last_error());
     int32_t cap = -need;
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)(cap ? cap : 1));
     int32_t n = bittern_tokenize(m, text, len, add_special, parse_special, ids, cap);

@@ -66,12 +66,13 @@ public struct HFConfig: Sendable {
             throw fail("num_key_value_heads \(kvHeads) must divide num_attention_heads \(heads)")
         }
         if let hd = json["head_dim"]?.intValue {
-            guard hd * heads == hiddenSize else {
+            guard hd >= 1, hiddenSize % heads == 0, hd == hiddenSize / heads else {
                 throw BitternError.unsupported("\(path): head_dim \(hd) x \(heads) heads != hidden_size \(hiddenSize) (not supported)")
             }
         }
         guard hiddenSize % heads == 0 else { throw fail("hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(heads)") }
         headDim = hiddenSize / heads
+        guard headDim % 2 == 0 else { throw fail("head dimension \(headDim) is odd: RoPE rotates pairs") }
         contextLength = json["max_position_embeddings"]?.intValue ?? 4096
         guard contextLength >= 1, contextLength <= 1 << 30 else {
             throw fail("max_position_embeddings \(contextLength) is out of range [1, 2^30]")

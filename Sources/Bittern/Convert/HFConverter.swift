@@ -86,8 +86,12 @@ public enum HFConverter {
 
         func floatTensor(_ gguf: String, _ hf: String, _ n: Int, type: GGMLType, rows: Int = 1) throws {
             let t = try weights.require(hf)
-            guard t.elementCount == n * rows, t.shape.reduce(1, *) == n * rows else {
-                throw BitternError.format("\(dir): tensor '\(hf)' has shape \(t.shape), expected \(rows == 1 ? [n] : [rows, n])")
+            let want = rows == 1 ? [n] : [rows, n]
+            guard t.shape == want else {
+                throw BitternError.format("\(dir): tensor '\(hf)' has shape \(t.shape), expected \(want)")
+            }
+            if type.blockSize > 1, n % type.blockSize != 0 {
+                throw BitternError.unsupported("tensor '\(hf)': \(type.name) needs rows of a multiple of \(type.blockSize) values, these have \(n)")
             }
             let dims = rows == 1 ? [n] : [n, rows]
             try w.addTensor(gguf, dims: dims, type: type) {
@@ -188,8 +192,11 @@ public enum HFConverter {
                 throw BitternError.format("\(w.directory): packed '\(name)' has shape \(t.shape), expected [\(rows / 4), \(cols)]")
             }
             let s = try scale()
-            return try unpackTransformers(bytes, name: name, rows: rows, cols: cols,
-                                          alpha: storage == .packedBitLinear ? 1 / s : s)
+            let alpha = storage == .packedBitLinear ? 1 / s : s
+            guard alpha.isFinite else {
+                throw BitternError.format("\(w.directory): the weight_scale of '\(name)' (\(s)) has no finite reciprocal")
+            }
+            return try unpackTransformers(bytes, name: name, rows: rows, cols: cols, alpha: alpha)
         }
         guard t.shape == [rows, cols] else {
             throw BitternError.format("\(w.directory): '\(name)' has shape \(t.shape), expected [\(rows), \(cols)]")

@@ -53,9 +53,12 @@ public enum HFTokenizerImport {
         guard n <= config.vocabSize else {
             throw fail("token id \(n - 1) is past the model's vocab_size \(config.vocabSize)")
         }
-        var tokens = [String](repeating: "", count: n)
-        var tokenTypes = [Int32](repeating: TokenType.normal.rawValue, count: n)
-        for i in 0..<n {
+        // Padded to the model's vocab_size, as llama.cpp's converter does: readers take the vocabulary size
+        // from the token list and expect it to match the embedding.
+        let total = config.vocabSize
+        var tokens = [String](repeating: "", count: total)
+        var tokenTypes = [Int32](repeating: TokenType.normal.rawValue, count: total)
+        for i in 0..<total {
             if let t = byId[i] {
                 tokens[i] = t
                 tokenTypes[i] = types[i] ?? TokenType.normal.rawValue
@@ -100,11 +103,11 @@ public enum HFTokenizerImport {
         } else if let list = tc["chat_template"]?.arrayValue,
                   let t = list.first(where: { $0["name"]?.stringValue == "default" })?["template"]?.stringValue {
             meta.append(("tokenizer.chat_template", .string(t)))
-        } else if fileExists(dir + "/chat_template.jinja") {
+        } else if fileExists(dir + "/chat_template.jinja"), fileSize(dir + "/chat_template.jinja") > 0 {
             let m = try Mapping(path: dir + "/chat_template.jinja", kind: "Jinja")
             meta.append(("tokenizer.chat_template", .string(String(decoding: m.bytes, as: UTF8.self))))
         }
-        return Result(metadata: meta, tokenCount: n, pre: pre)
+        return Result(metadata: meta, tokenCount: total, pre: pre)
     }
 
     static func containsByteLevel(_ j: JSON?) -> Bool {

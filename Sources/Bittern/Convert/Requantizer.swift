@@ -59,6 +59,9 @@ public enum Requantizer {
                     return try TensorEncoders.encodeTernary(c, as: weightType, name: t.name)
                 }
             } else if let h = headType, t.name == "token_embd.weight" || t.name == "output.weight", t.type != h {
+                if h.blockSize > 1, t.cols % h.blockSize != 0 {
+                    throw BitternError.unsupported("tensor '\(t.name)': \(h.name) needs rows of a multiple of \(h.blockSize) values, these have \(t.cols)")
+                }
                 report.tensors.append(.init(name: t.name, type: h, elements: t.elementCount,
                                             bytes: try h.byteSize(dims: t.dims, tensor: t.name), zeroFraction: nil, exact: nil))
                 try w.addTensor(t.name, dims: t.dims, type: h) {

@@ -27,7 +27,7 @@ public final class GGUFWriter {
     public init(path: String, alignment: Int = GGUFFile.defaultAlignment) {
         self.path = path
         self.alignment = alignment
-        if alignment != GGUFFile.defaultAlignment { metadata.append(("general.alignment", .uint32(UInt32(alignment)))) }
+        if alignment != GGUFFile.defaultAlignment { metadata.append(("general.alignment", .uint32(UInt32(truncatingIfNeeded: alignment)))) }  // checked by write()
     }
 
     public func set(_ key: String, _ v: GGUFValue) {
@@ -45,8 +45,17 @@ public final class GGUFWriter {
 
     /// Writes the file. `progress(done, total)` is called after each tensor.
     public func write(progress: ((Int, Int) -> Void)? = nil) throws {
-        let tmp = path + ".partial-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard alignment >= 1, alignment <= 1 << 30, alignment & (alignment - 1) == 0 else {
+            throw BitternError.invalidArgument("GGUF alignment \(alignment) is not a power of two up to 2^30")
+        }
+        // A name no other writer uses (pid and a per-process counter), created exclusively: two
+        // conversions to one path never share a temporary file, and a planted link is not followed.
+        var tmp = ""
+        var fd: Int32 = -1
+        repeat {
+            tmp = path + ".partial-\(getpid())-\(GGUFWriter.nextTemporary())"
+            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        } while fd < 0 && errno == EEXIST
         guard fd >= 0 else { throw BitternError.io("cannot create '\(tmp)': \(Mapping.errnoString())") }
         var renamed = false
         defer {
@@ -90,6 +99,15 @@ public final class GGUFWriter {
             throw BitternError.io("cannot rename '\(tmp)' to '\(path)': \(Mapping.errnoString())")
         }
         renamed = true
+    }
+
+    private static let counterLock = Lock()
+    nonisolated(unsafe) private static var counter = 0
+    private static func nextTemporary() -> Int {
+        counterLock.withLock {
+            counter += 1
+            return counter
+        }
     }
 
     /// A buffered little-endian writer that tracks the file position.

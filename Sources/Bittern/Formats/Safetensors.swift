@@ -212,6 +212,11 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
     }
 }
 
+func fileSize(_ path: String) -> Int {
+    var st = stat()
+    return stat(path, &st) == 0 ? Int(st.st_size) : -1
+}
+
 func fileExists(_ path: String) -> Bool {
     var st = stat()
     return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG

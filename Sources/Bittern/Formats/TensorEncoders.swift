@@ -27,6 +27,9 @@ public enum TensorEncoders {
             throw BitternError.unsupported("tensor '\(name)': \(why)")
         }
         let n = t.rows * t.cols
+        guard t.alpha.isFinite, t.alpha > 0 else {
+            throw BitternError.format("tensor '\(name)': scale \(t.alpha) is not a finite positive number")
+        }
         if [GGMLType.tq1_0.id, GGMLType.tq2_0.id, GGMLType.f16.id].contains(type.id), t.zeroCount < n {
             // These types hold the scale as F16: it must survive the conversion.
             let h = floatToHalf(t.alpha)
