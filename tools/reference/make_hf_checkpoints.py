@@ -14,10 +14,14 @@ Writes, each a directory with config.json, model.safetensors, tokenizer.json, to
                   bf16, quantization_config bitlinear (BitLinear divides by weight_scale).
   llama-packed/   LlamaForCausalLM with ternary packed weights (as HF1BitLLM/Llama3-8B-1.58): no
                   sub-norms, SiLU, rotate-half RoPE in transformers' q/k row order.
+  bitnet-heldout/ packed BitNet of other dimensions (hidden 384, 6 heads over 2 KV heads, 3 layers,
+                  RoPE base 10000, eps 1e-6), to check that nothing is tuned to the first ones.
 and bitnet-master-silu logits: bitnet-master run with hidden_act silu, what 1bitLLM's BitnetForCausalLM
 (sub-norms, SiLU; their code is remote, not in transformers) computes from the same weights under its own
 tensor names, which the Swift test writes from bitnet-master. And reference.json: the token sequences and, per directory, the logits transformers computes after each
-token (float32 files <name>.logits.f32: [position][vocab], the sequences one after another).
+token (float32 files <name>.logits.f32: [position][vocab], the sequences one after another), and for
+bitnet-master, llama-packed and bitnet-heldout every decoder layer's input and output hidden states
+(<name>.layers.f32: [layer][input, output][position][hidden]), for layer-by-layer tests.
 
 The tokenizer is the bundled model's (vocabulary and merges read from the GGUF, Llama-3 pre-tokenizer),
 so the sequences are real text. Weights are random: embeddings N(0, 0.3^2) so that logits span ~5 (std) and
@@ -115,10 +119,28 @@ def save_packed(model, d, config, quant):
         json.dump(cfg, f, indent=2)
 
 
-def logits_of(cls, d, seqs):
+def logits_of(cls, d, seqs, layers=False):
+    """Logits after each token; with layers, also every decoder layer's input and output hidden states
+    ([layer][input, output][position][hidden], the sequences one after another), caught by hooks."""
     m = cls.from_pretrained(d, dtype=torch.float32).eval()
+    caught = {}
+
+    def hook(i):
+        def f(module, args, kwargs, out):
+            x = args[0] if args else kwargs["hidden_states"]
+            y = out[0] if isinstance(out, tuple) else out
+            caught.setdefault(i, []).append((x[0].float().numpy().copy(), y[0].float().numpy().copy()))
+        return f
+    handles = [layer.register_forward_hook(hook(i), with_kwargs=True) for i, layer in enumerate(m.model.layers)] if layers else []
     with torch.no_grad():
-        return np.concatenate([m(torch.tensor([s])).logits[0].float().numpy() for s in seqs])
+        logits = np.concatenate([m(torch.tensor([s])).logits[0].float().numpy() for s in seqs])
+    for h in handles:
+        h.remove()
+    if not layers:
+        return logits
+    states = np.stack([np.stack([np.concatenate([c[0] for c in caught[i]]), np.concatenate([c[1] for c in caught[i]])])
+                       for i in range(len(m.model.layers))])
+    return logits, states
 
 
 def main():
@@ -131,9 +153,13 @@ def main():
     online = {"quant_method": "bitnet", "linear_class": "autobitlinear", "quantization_mode": "online"}
     packed = {"quant_method": "bitnet", "linear_class": "bitlinear", "quantization_mode": "offline"}
 
-    def record(name, logits):
+    def record(name, result):
+        logits, states = result if isinstance(result, tuple) else (result, None)
         logits.astype("<f4").tofile(os.path.join(out, name + ".logits.f32"))
         ref["models"][name] = {"logits": name + ".logits.f32", "positions": logits.shape[0], "vocab": logits.shape[1]}
+        if states is not None:
+            states.astype("<f4").tofile(os.path.join(out, name + ".layers.f32"))
+            ref["models"][name].update(layers=name + ".layers.f32", n_layers=states.shape[0], hidden=states.shape[-1])
 
     # BitNet (2B4T architecture), bf16 master weights.
     cfg = BitNetConfig(vocab_size=vocab, hidden_act="relu2", bos_token_id=bos_id, eos_token_id=tok.token_to_id(eos),
@@ -149,7 +175,7 @@ def main():
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(c, f, indent=2)
     write_tokenizer(d, tok, bos, eos)
-    record("bitnet-master", logits_of(BitNetForCausalLM, d, seqs))
+    record("bitnet-master", logits_of(BitNetForCausalLM, d, seqs, layers=True))
 
     d = os.path.join(out, "bitnet-packed")
     shutil.rmtree(d, ignore_errors=True)
@@ -179,7 +205,22 @@ def main():
     os.makedirs(d)
     save_packed(llama.to(torch.bfloat16), d, lcfg, packed)
     write_tokenizer(d, tok, bos, eos)
-    record("llama-packed", logits_of(LlamaForCausalLM, d, seqs))
+    record("llama-packed", logits_of(LlamaForCausalLM, d, seqs, layers=True))
+
+    # Held out: other dimensions (hidden 384: I2_S only, TQ needs multiples of 256), GQA 3:1, three
+    # layers, another RoPE base and epsilon; packed like the published 2B4T checkpoint.
+    hcfg = BitNetConfig(vocab_size=vocab, hidden_act="relu2", bos_token_id=bos_id, eos_token_id=tok.token_to_id(eos),
+                        rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, hidden_size=384,
+                        intermediate_size=640, num_hidden_layers=3, num_attention_heads=6, num_key_value_heads=2,
+                        max_position_embeddings=128, rms_norm_eps=1e-6, tie_word_embeddings=True)
+    heldout = BitNetForCausalLM(hcfg)
+    randomize(heldout, 3)
+    d = os.path.join(out, "bitnet-heldout")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    save_packed(heldout.to(torch.bfloat16), d, hcfg, packed)
+    write_tokenizer(d, tok, bos, eos)
+    record("bitnet-heldout", logits_of(BitNetForCausalLM, d, seqs, layers=True))
 
     ref["generator"] = "tools/reference/make_hf_checkpoints.py (transformers %s, torch %s)" % (
         __import__("transformers").__version__, torch.__version__)

@@ -162,64 +162,82 @@ public final class ModelContext: @unchecked Sendable {
     /// Runs tokens at positions pos0..<pos0+n through every layer, leaving each token's final hidden
     /// state in h (row r) and its keys and values in the cache.
     private func forward(_ tokens: ArraySlice<Int32>, pos0: Int) throws {
-        let hp = model.hparams
         let n = tokens.count
-        let e = hp.embeddingLength, ffn = hp.feedForwardLength, kvd = hp.kvDim
-        let eps = hp.rmsEpsilon
+        let e = model.hparams.embeddingLength
         reserve(n)
         h.withUnsafeMutableBufferPointer { hb in
             for (r, t) in tokens.enumerated() { model.embedding.row(Int(t), into: hb.baseAddress! + r * e) }
         }
-        for (l, L) in model.layers.enumerated() {
-            // attention
-            rmsNormRows(h, L.attnNorm, eps, n: n, dim: e, into: &x)
-            let xa = try quantize(x, n: n, dim: e)
-            defer { xa.deallocate() }
-            try bitLinear(L.q, xa, into: &q)
-            try bitLinear(L.k, xa, into: &k)
-            try bitLinear(L.v, xa, into: &v)
-            for r in 0..<n {
-                let pos = pos0 + r
-                q.withUnsafeMutableBufferPointer { rope($0.baseAddress! + r * e, heads: hp.headCount, pos: pos) }
-                k.withUnsafeMutableBufferPointer { rope($0.baseAddress! + r * kvd, heads: hp.headCountKV, pos: pos) }
-                k.withUnsafeBufferPointer { kb in
-                    v.withUnsafeBufferPointer { vb in
-                        cache.store(layer: l, pos: pos, keys: kb.baseAddress! + r * kvd, values: vb.baseAddress! + r * kvd)
-                    }
-                }
-            }
-            for r in 0..<n { attention(layer: l, row: r, pos: pos0 + r) }
-            // Llama-style files have no sub-norms: the attention output is quantized as it is.
-            if let w = L.attnSubNorm { rmsNormRows(att, w, eps, n: n, dim: e, into: &x) }
-            let aa = try quantize(L.attnSubNorm == nil ? att : x, n: n, dim: e)
-            defer { aa.deallocate() }
-            try bitLinear(L.o, aa, into: &proj)
-            for i in 0..<(n * e) { h[i] += proj[i] }
+        for l in model.layers.indices { try layer(l, n: n, pos0: pos0) }
+    }
 
-            // feed-forward
-            rmsNormRows(h, L.ffnNorm, eps, n: n, dim: e, into: &x)
-            let xf = try quantize(x, n: n, dim: e)
-            defer { xf.deallocate() }
-            try bitLinear(L.gate, xf, into: &gate)
-            try bitLinear(L.up, xf, into: &up)
-            switch hp.activation {
-            case .relu2:
-                for i in 0..<(n * ffn) {
-                    let g = max(gate[i], 0)
-                    gate[i] = (g * g) * up[i]
-                }
-            case .silu:
-                for i in 0..<(n * ffn) {
-                    let g = gate[i]
-                    gate[i] = (g / (1 + expf(-g))) * up[i]
+    /// Test hook (layer-by-layer comparison with a reference): runs only layer l on n rows of hidden
+    /// states at positions 0..<n (writing that layer's keys and values in the cache) and returns its output.
+    func runLayer(_ l: Int, input: [Float], n: Int) throws -> [Float] {
+        let e = model.hparams.embeddingLength
+        guard l >= 0, l < model.layers.count, n >= 1, n <= nCtx, input.count == n * e else {
+            throw BitternError.invalidArgument("runLayer: layer \(l), \(n) rows of \(input.count / max(n, 1)) values")
+        }
+        reserve(n)
+        for i in 0..<(n * e) { h[i] = input[i] }
+        try layer(l, n: n, pos0: 0)
+        return Array(h[0..<(n * e)])
+    }
+
+    /// One transformer block on the n rows of h (positions pos0...), in place.
+    private func layer(_ l: Int, n: Int, pos0: Int) throws {
+        let hp = model.hparams
+        let L = model.layers[l]
+        let e = hp.embeddingLength, ffn = hp.feedForwardLength, kvd = hp.kvDim
+        let eps = hp.rmsEpsilon
+        // attention
+        rmsNormRows(h, L.attnNorm, eps, n: n, dim: e, into: &x)
+        let xa = try quantize(x, n: n, dim: e)
+        defer { xa.deallocate() }
+        try bitLinear(L.q, xa, into: &q)
+        try bitLinear(L.k, xa, into: &k)
+        try bitLinear(L.v, xa, into: &v)
+        for r in 0..<n {
+            let pos = pos0 + r
+            q.withUnsafeMutableBufferPointer { rope($0.baseAddress! + r * e, heads: hp.headCount, pos: pos) }
+            k.withUnsafeMutableBufferPointer { rope($0.baseAddress! + r * kvd, heads: hp.headCountKV, pos: pos) }
+            k.withUnsafeBufferPointer { kb in
+                v.withUnsafeBufferPointer { vb in
+                    cache.store(layer: l, pos: pos, keys: kb.baseAddress! + r * kvd, values: vb.baseAddress! + r * kvd)
                 }
             }
-            if let w = L.ffnSubNorm { rmsNormRows(gate, w, eps, n: n, dim: ffn, into: &up) }
-            let fd = try quantize(L.ffnSubNorm == nil ? gate : up, n: n, dim: ffn)
-            defer { fd.deallocate() }
-            try bitLinear(L.down, fd, into: &proj)
-            for i in 0..<(n * e) { h[i] += proj[i] }
         }
+        for r in 0..<n { attention(layer: l, row: r, pos: pos0 + r) }
+        // Llama-style files have no sub-norms: the attention output is quantized as it is.
+        if let w = L.attnSubNorm { rmsNormRows(att, w, eps, n: n, dim: e, into: &x) }
+        let aa = try quantize(L.attnSubNorm == nil ? att : x, n: n, dim: e)
+        defer { aa.deallocate() }
+        try bitLinear(L.o, aa, into: &proj)
+        for i in 0..<(n * e) { h[i] += proj[i] }
+
+        // feed-forward
+        rmsNormRows(h, L.ffnNorm, eps, n: n, dim: e, into: &x)
+        let xf = try quantize(x, n: n, dim: e)
+        defer { xf.deallocate() }
+        try bitLinear(L.gate, xf, into: &gate)
+        try bitLinear(L.up, xf, into: &up)
+        switch hp.activation {
+        case .relu2:
+            for i in 0..<(n * ffn) {
+                let g = max(gate[i], 0)
+                gate[i] = (g * g) * up[i]
+            }
+        case .silu:
+            for i in 0..<(n * ffn) {
+                let g = gate[i]
+                gate[i] = (g / (1 + expf(-g))) * up[i]
+            }
+        }
+        if let w = L.ffnSubNorm { rmsNormRows(gate, w, eps, n: n, dim: ffn, into: &up) }
+        let fd = try quantize(L.ffnSubNorm == nil ? gate : up, n: n, dim: ffn)
+        defer { fd.deallocate() }
+        try bitLinear(L.down, fd, into: &proj)
+        for i in 0..<(n * e) { h[i] += proj[i] }
     }
 
     /// logits = head . (rmsnorm(h row) * output_norm)
