@@ -447,7 +447,8 @@ typedef struct bittern_chat_message {
 /* The prompt text of a conversation in a chat format: template_name "bitnet" (2B4T: "System: ..." /
    "User: ..." / "Assistant: ..." turns ending in <|eot_id|>), "llama3" or "chatml"; NULL: the family
    recognised from the file's tokenizer.chat_template. With add_assistant_prompt it ends where the
-   assistant's reply starts. A new string (free with bittern_string_free), NULL with a message on error
+   assistant's reply starts. Roles and contents are UTF-8; invalid bytes in them are rendered as U+FFFD.
+   A new string (free with bittern_string_free), NULL with a message on error
    (unknown role or template -> INVALID_ARGUMENT; no or unrecognised template in the file -> UNSUPPORTED). */
 char *bittern_chat_render(const bittern_model *m, const char *template_name, const bittern_chat_message *messages,
                           size_t n, bool add_assistant_prompt);
