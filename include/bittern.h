@@ -206,8 +206,10 @@ typedef struct bittern_model bittern_model;
 typedef struct bittern_model_params {
     uint32_t    size;        /* sizeof(bittern_model_params), set by the default function */
     const char *head_type;   /* storage of the output head (the largest read of every token). NULL: the
-                                default, "q8" (int8 in blocks of 32 with a float scale each); "f16"; "f32"
-                                (the file's values exactly). Any other name is BITTERN_E_INVALID_ARGUMENT */
+                                default, "q8" (int8 in blocks of 32 with a float scale each); "q6" (6-bit values
+                                in blocks of 32 with a float scale: 7 bits per weight, 22% less to read);
+                                "f16"; "f32" (the file's values exactly). Any other name is
+                                BITTERN_E_INVALID_ARGUMENT */
     void      (*progress)(float fraction, void *user_data);   /* may be NULL; see bittern_model_load */
     void       *progress_user_data;   /* passed to progress unchanged */
 } bittern_model_params;

@@ -22,7 +22,7 @@ let modelHelp = """
   -t, --threads N           worker threads (default: one per core)
   -c, --ctx-size N          context length (default: the model's)
       --backend NAME        kernel backend (default: the best this CPU runs)
-      --head TYPE           output head storage: q8 (default), f16, f32
+      --head TYPE           output head storage: q8 (default), q6 (22% smaller), f16, f32
       --kv TYPE             KV cache storage: f16 (default), f32
 """
 
@@ -115,7 +115,7 @@ func loadModel(_ a: Arguments) throws -> (BitNetModel, Double) {
     }
     var head = HeadType.default
     if let h = a.options["head"] {
-        guard let t = HeadType(rawValue: h) else { throw UsageError("--head: unknown type '\(h)' (q8, f16, f32)") }
+        guard let t = HeadType(rawValue: h) else { throw UsageError("--head: unknown type '\(h)' (q8, q6, f16, f32)") }
         head = t
     }
     let runtime = try Runtime(rp)

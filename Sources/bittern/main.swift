@@ -39,7 +39,7 @@ commands:
       --topology SPEC         hwloc synthetic string or XML file (default: pack:2 numa:2 l3:1 core:32 pu:2)
       --rows R --cols C       one matrix of this shape instead of the 2B4T shapes
   bench model --model FILE  decode and prefill tok/s of a model file, peak RSS, decode against the read
-                            bandwidth (--threads N, --head q8|f16|f32, --json)
+                            bandwidth (--threads N, --head q8|q6|f16|f32, --json)
   topology [options]        the machine as hwloc sees it (packages, NUMA nodes, cores with their PUs
                             and kind, caches) and the worker plan: which core each worker runs on
       --topology SPEC         an hwloc synthetic string or XML file instead of this machine (nothing is
@@ -102,7 +102,7 @@ func runCLI(_ argv: [String]) throws -> Int32 {
             bench.threads = try args.int("threads") ?? 0
             bench.json = args.flags.contains("json")
             if let h = args.options["head"] {
-                guard let t = HeadType(rawValue: h) else { throw UsageError("--head: unknown type '\(h)' (q8, f16, f32)") }
+                guard let t = HeadType(rawValue: h) else { throw UsageError("--head: unknown type '\(h)' (q8, q6, f16, f32)") }
                 bench.head = t
             }
             try bench.run()

@@ -109,7 +109,9 @@ func argmax(_ x: ArraySlice<Float>) -> Int {
 
     /// The default storage (Q8 head, F16 KV cache) stays close to the exact one. Each rounds values (to
     /// 8 or 11 significant bits); through this random model's large activations a rounded key or value can
-    /// flip one int8 rounding downstream, which moves a logit (span -5..5) by up to ~0.2 (measured 0.095 for F16 KV, 0.18 for the q8 head, whose rows are also this tied model's embeddings).
+    /// flip one int8 rounding downstream, which moves a logit (span -5..5) by up to ~0.2 (measured 0.095 for
+    /// F16 KV, 0.18 for the q8 head, whose rows are also this tied model's embeddings, 0.28 for the q6 head:
+    /// 6-bit values, four times the q8 step).
     @Test(arguments: HeadType.allCases, KVType.allCases) func storageTypesStayClose(head: HeadType, kv: KVType) throws {
         let e = TinyBitNetExpected()
         let exact = try BitNetModel(path: Self.path, runtime: Runtime(), headType: .f32)
@@ -125,9 +127,10 @@ func argmax(_ x: ArraySlice<Float>) -> Int {
             for (x, y) in zip(try a.logits(at: p), try b.logits(at: p)) { maxDiff = max(maxDiff, abs(x - y)) }
         }
         print("tiny_bitnet head \(head) kv \(kv): max |logit - exact| = \(maxDiff)")
-        #expect(maxDiff < 0.3)
-        if head != .q8 && kv == .f32 { #expect(maxDiff == 0) }   // F16 holds this F16 embedding exactly
-        if head == .q8 { #expect(maxDiff > 0) }                    // (and the test can tell storages apart)
+        #expect(maxDiff < (head == .q6 ? 0.45 : 0.3))
+        let quantized = head == .q8 || head == .q6
+        if !quantized && kv == .f32 { #expect(maxDiff == 0) }   // F16 holds this F16 embedding exactly
+        if quantized { #expect(maxDiff > 0) }                    // (and the test can tell storages apart)
     }
 
     /// Token by token (with a truncate and a re-decode) gives the same logits as one call.

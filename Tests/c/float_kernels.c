@@ -190,8 +190,65 @@ static void check_nonfinite(void) {
           "non-finite values: q %d %d %d, scales %g %g", q[3], q[7], q[35], s[0], s[1]);
 }
 
+/* The 6-bit head: each value within half a step of its block's scale, the layout's bits where the
+   header says, and the product (fast and portable) equal to the exact block sums of what it stores. */
+static void check_q6(void) {
+    static const size_t shapes[][2] = {{1, 1}, {3, 31}, {5, 32}, {4, 33}, {7, 95}, {9, 256}, {17, 2560}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        size_t rows = shapes[s][0], cols = shapes[s][1], nb = btk_q8_blocks(cols);
+        float *w = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * cols), *back = malloc(sizeof(float) * cols);
+        uint8_t *q = malloc(rows * nb * BTK_Q6_BLOCK_BYTES);
+        float *ws = malloc(sizeof(float) * rows * nb), *xs = malloc(sizeof(float) * nb), y[2][17];
+        int8_t *xq = malloc(cols);
+        for (size_t i = 0; i < rows * cols; i++) w[i] = uniform() * (1 + (float)(i % 7));
+        for (size_t i = 0; i < cols; i++) x[i] = uniform() * 3;
+        btk_quantize_q6_rows(w, rows, cols, q, ws);
+        btk_quantize_q8_rows(x, 1, cols, xq, xs);
+        int bad = 0;
+        for (size_t r = 0; r < rows; r++) {
+            btk_dequantize_q6_row(q + r * nb * BTK_Q6_BLOCK_BYTES, ws + r * nb, cols, back);
+            for (size_t i = 0; i < cols; i++)
+                if (fabsf(back[i] - w[r * cols + i]) > ws[r * nb + i / 32] * 0.5f * 1.0001f + 1e-7f) bad++;
+        }
+        CHECK(bad == 0, "q6 %zux%zu: %d values further than half a step", rows, cols, bad);
+        for (int k = 0; k < 2; k++) {
+            btk_float_force_portable(k);
+            btk_gemv_q6q8(q, ws, rows, cols, xq, xs, y[k]);
+        }
+        btk_float_force_portable(0);
+        int badp = 0;
+        for (size_t r = 0; r < rows; r++) {
+            /* reference: exact integer block sums of the stored q (recovered from the dequantized values) */
+            btk_dequantize_q6_row(q + r * nb * BTK_Q6_BLOCK_BYTES, ws + r * nb, cols, back);
+            double ref = 0;
+            for (size_t b = 0; b < nb; b++) {
+                long acc = 0;
+                for (size_t i = b * 32; i < cols && i < b * 32 + 32; i++)
+                    acc += (ws[r * nb + b] > 0 ? lrintf(back[i] / ws[r * nb + b]) : 0) * xq[i];
+                ref += (double)acc * ws[r * nb + b] * xs[b];
+            }
+            for (int k = 0; k < 2; k++)
+                if (fabs(y[k][r] - ref) > 1e-5 * (fabs(ref) + 1)) badp++;
+        }
+        CHECK(badp == 0, "gemv q6 x q8 %zux%zu: %d results off", rows, cols, badp);
+        free(w); free(x); free(back); free(q); free(ws); free(xs); free(xq);
+    }
+    /* layout: values 0, 16, 8, 24 of one block at the documented places */
+    float v[32] = {0};
+    v[0] = 31; v[16] = -31; v[8] = 1; v[24] = -1; v[31] = 31;
+    uint8_t b[BTK_Q6_BLOCK_BYTES];
+    float d;
+    btk_quantize_q6_rows(v, 1, 32, b, &d);
+    /* u = q + 32: 63, 1, 33, 31, 63 */
+    CHECK(d == 1.0f && (b[0] & 15) == (63 & 15) && (b[0] >> 4) == (1 & 15) && (b[8] & 15) == (33 & 15) &&
+          (b[8] >> 4) == (31 & 15) && (b[16] & 3) == 63 >> 4 && ((b[16] >> 4) & 3) == 1 >> 4 &&
+          (b[16 + 0] >> 2 & 3) == 33 >> 4 && (b[16] >> 6 & 3) == 31 >> 4 && (b[16 + 7] >> 6) == 63 >> 4 && (b[15] >> 4) == (63 & 15),
+          "q6 layout");
+}
+
 int main(void) {
     check_nonfinite();
+    check_q6();
     check_f16(0);
     check_f16(1);
     check_gemv();

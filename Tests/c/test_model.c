@@ -150,8 +150,9 @@ static void check_load(const char *path, bittern_model **out) {
     CHECK(bittern_model_load(NULL, path, &mp, &m2) == BITTERN_OK && m2 != NULL);
     bittern_model_free(m2);
     m2 = NULL;
-    for (int k = 0; k < 2; k++) {
-        mp.head_type = k == 0 ? "q8" : "f16";
+    static const char *heads[] = {"q8", "q6", "f16"};
+    for (int k = 0; k < 3; k++) {
+        mp.head_type = heads[k];
         CHECK(bittern_model_load(NULL, path, &mp, &m2) == BITTERN_OK && m2 != NULL);
         char *d = bittern_model_describe(m2);
         char want[64];

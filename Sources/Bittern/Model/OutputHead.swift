@@ -1,10 +1,12 @@
 import BitternKernels
 
 /// Runtime storage of the output head (vocab x embd), the largest single read of every token (657 MB in
-/// F16 for 2B4T): `q8` (int8 in blocks of 32 with a float scale each; the default, about +0.2% perplexity
-/// per bitnet.cpp's measurements), `f16`, or `f32` (exactly the file's values).
+/// F16 for 2B4T): `q8` (int8 in blocks of 32 with a float scale each, 9 bits per weight; the default,
+/// about +0.2% perplexity per bitnet.cpp's measurements), `q6` (6-bit values in blocks of 32 with a float
+/// scale, 7 bits per weight: 22% less to read than q8, for a small perplexity cost), `f16`, or `f32`
+/// (exactly the file's values).
 public enum HeadType: String, Sendable, CaseIterable {
-    case q8, f16, f32
+    case q8, q6, f16, f32
     public static let `default` = HeadType.q8
 }
 
@@ -16,6 +18,8 @@ public final class OutputHead: @unchecked Sendable {
     private var f16: [UInt16] = []
     private var q8: [Int8] = []
     private var q8Scales: [Float] = []
+    private var q6: [UInt8] = []
+    private var q6Scales: [Float] = []
 
     /// Built from rows x cols floats that `fill(range, out)` writes (row-major), a few thousand rows at a
     /// time, so a large head never exists as F32 unless asked for.
@@ -32,6 +36,9 @@ public final class OutputHead: @unchecked Sendable {
         case .q8:
             q8 = [Int8](repeating: 0, count: rows * cols)
             q8Scales = [Float](repeating: 0, count: rows * nb)
+        case .q6:
+            q6 = [UInt8](repeating: 0, count: rows * nb * Int(BTK_Q6_BLOCK_BYTES))
+            q6Scales = [Float](repeating: 0, count: rows * nb)
         }
         var r = 0
         while r < rows {
@@ -52,6 +59,16 @@ public final class OutputHead: @unchecked Sendable {
                         }
                     }
                 }
+            case .q6:
+                try tmp.withUnsafeMutableBufferPointer { try fill(range, $0.baseAddress!) }
+                let rowBytes = nb * Int(BTK_Q6_BLOCK_BYTES)
+                tmp.withUnsafeBufferPointer { t in
+                    q6.withUnsafeMutableBufferPointer { q in
+                        q6Scales.withUnsafeMutableBufferPointer {
+                            btk_quantize_q6_rows(t.baseAddress!, n, cols, q.baseAddress! + r * rowBytes, $0.baseAddress! + r * nb)
+                        }
+                    }
+                }
             }
             r += n
         }
@@ -64,7 +81,7 @@ public final class OutputHead: @unchecked Sendable {
         }
     }
 
-    public var bytes: Int { f32.count * 4 + f16.count * 2 + q8.count + q8Scales.count * 4 }
+    public var bytes: Int { f32.count * 4 + f16.count * 2 + q8.count + q8Scales.count * 4 + q6.count + q6Scales.count * 4 }
 
     /// Row t as floats (what the head multiplies with: a tied model's embedding lookups read it too).
     public func row(_ t: Int, into out: UnsafeMutablePointer<Float>) {
@@ -80,18 +97,25 @@ public final class OutputHead: @unchecked Sendable {
                     for i in 0..<cols { out[i] = Float(q[t * cols + i]) * s[t * nb + i / 32] }
                 }
             }
+        case .q6:
+            let nb = btk_q8_blocks(cols)
+            q6.withUnsafeBufferPointer { q in
+                q6Scales.withUnsafeBufferPointer { s in
+                    btk_dequantize_q6_row(q.baseAddress! + t * nb * Int(BTK_Q6_BLOCK_BYTES), s.baseAddress! + t * nb, cols, out)
+                }
+            }
         }
     }
 
-    /// The activation side of the q8 head: x in int8 blocks of 32 with a scale each (as llama.cpp's Q8_0 x
-    /// Q8_0 head), so the head's products are integer dot products. nil for the other types.
+    /// The activation side of the q8 and q6 heads: x in int8 blocks of 32 with a scale each (as llama.cpp's
+    /// Q8_0 x Q8_0 head), so the head's products are integer dot products. nil for the float types.
     public struct Input {
         var q: [Int8]
         var scales: [Float]
     }
 
     public func prepare(_ x: UnsafePointer<Float>) -> Input? {
-        guard type == .q8 else { return nil }
+        guard type == .q8 || type == .q6 else { return nil }
         var input = Input(q: [Int8](repeating: 0, count: cols), scales: [Float](repeating: 0, count: btk_q8_blocks(cols)))
         input.q.withUnsafeMutableBufferPointer { q in
             input.scales.withUnsafeMutableBufferPointer { btk_quantize_q8_rows(x, 1, cols, q.baseAddress!, $0.baseAddress!) }
@@ -102,6 +126,20 @@ public final class OutputHead: @unchecked Sendable {
     /// out[r - rows.lowerBound] = row r . x for r in the range (x as prepared, for q8).
     public func compute(_ x: UnsafePointer<Float>, _ input: Input?, rows range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         let n = range.count
+        if let input, type == .q6 {
+            let nb = btk_q8_blocks(cols)
+            q6.withUnsafeBufferPointer { q in
+                q6Scales.withUnsafeBufferPointer { s in
+                    input.q.withUnsafeBufferPointer { xq in
+                        input.scales.withUnsafeBufferPointer { xs in
+                            btk_gemv_q6q8(q.baseAddress! + range.lowerBound * nb * Int(BTK_Q6_BLOCK_BYTES),
+                                          s.baseAddress! + range.lowerBound * nb, n, cols, xq.baseAddress!, xs.baseAddress!, out)
+                        }
+                    }
+                }
+            }
+            return
+        }
         if let input {
             let nb = btk_q8_blocks(cols)
             q8.withUnsafeBufferPointer { q in
@@ -128,6 +166,8 @@ public final class OutputHead: @unchecked Sendable {
                     btk_gemv_q8(q.baseAddress! + range.lowerBound * cols, s.baseAddress! + range.lowerBound * nb, n, cols, x, out)
                 }
             }
+        case .q6:
+            compute(x, prepare(x), rows: range, into: out)   // the q6 head always multiplies int8 activations
         }
     }
 }

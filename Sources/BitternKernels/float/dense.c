@@ -37,6 +37,8 @@ static int use_fast(void) {
 #endif
 }
 
+int btk_float_fast(void) { return use_fast(); }
+
 /* ---- F16 conversion (IEEE binary16, round to nearest even) ---- */
 
 static float half_to_float(uint16_t h) {

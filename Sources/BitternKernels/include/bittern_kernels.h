@@ -61,6 +61,16 @@ void btk_gemv_q8q8(const int8_t *w, const float *scales, size_t rows, size_t col
                    const float *xscales, float *y);
 /* scale = max|x| / 127 per block, q = clamp(round_half_even(x / scale), -127, 127) */
 void btk_quantize_q8_rows(const float *x, size_t rows, size_t cols, int8_t *q, float *scales);
+/* Whether the float kernels take their AVX2+FMA+F16C paths (CPU probe, btk_float_force_portable). */
+int btk_float_fast(void);
+
+/* The 6-bit head (float/q6.c): blocks of 32 values in 24 bytes plus one float scale each. */
+#define BTK_Q6_BLOCK_BYTES 24
+void btk_quantize_q6_rows(const float *x, size_t rows, size_t cols, uint8_t *q, float *scales);
+void btk_dequantize_q6_row(const uint8_t *q, const float *scales, size_t cols, float *out);
+/* y[r] = row r . x with x as btk_quantize_q8_rows made it (one row): integer block products. */
+void btk_gemv_q6q8(const uint8_t *w, const float *scales, size_t rows, size_t cols, const int8_t *xq,
+                   const float *xscales, float *y);
 /* One attention head: scores[t] = (k_t . q) * scale for t < n_pos, softmax, out = sum_t p_t v_t.
    keys/values point at position 0 of this head, consecutive positions pos_stride elements apart,
    F16 (uint16) when f16 != 0 else F32. scores holds n_pos floats of scratch. */

@@ -146,7 +146,7 @@ class Model(OwnedHandle):
     def __init__(self, path=None, runtime=None, head_type=None, progress=None):
         """Loads a GGUF model; path None loads the bundled demo model (default_model_path()).
         progress, if given, is called with fractions rising from 0 to 1 during the load.
-        head_type: storage of the output head, "q8" (the default), "f16" or "f32".
+        head_type: storage of the output head, "q8" (the default), "q6" (6-bit, 22% smaller), "f16" or "f32".
         Raises BitternError: E_IO (cannot open; or no bundled model), E_FORMAT (not a supported model
         file), E_INVALID_ARGUMENT (unknown head_type), E_OUT_OF_MEMORY."""
         self._handle = None

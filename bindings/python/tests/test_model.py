@@ -67,3 +67,11 @@ def test_context_full_and_errors():
     with pytest.raises(bittern.BitternError) as e:
         bittern.Model(MODEL, head_type="nope")
     assert e.value.status in (bittern.E_INVALID_ARGUMENT, bittern.E_UNSUPPORTED)
+
+
+def test_q6_head_is_close_to_the_exact_one():
+    with bittern.Model(MODEL, head_type="f32") as exact, bittern.Model(MODEL, head_type="q6") as m:
+        assert m.info["head_type"] == "q6"
+        a, b = exact.context(), m.context()
+        la, lb = a.decode([1, 2, 3]), b.decode([1, 2, 3])
+        assert np.abs(la - lb).max() < 0.45 and not np.array_equal(la, lb)
