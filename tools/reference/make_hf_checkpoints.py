@@ -161,6 +161,17 @@ def main():
             states.astype("<f4").tofile(os.path.join(out, name + ".layers.f32"))
             ref["models"][name].update(layers=name + ".layers.f32", n_layers=states.shape[0], hidden=states.shape[-1])
 
+    def packed_model(name, cls, config, seed):
+        """A random model of cls saved as a packed checkpoint in out/name, with its logits and layer states."""
+        model = cls(config)
+        randomize(model, seed)
+        d = os.path.join(out, name)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        save_packed(model.to(torch.bfloat16), d, config, packed)
+        write_tokenizer(d, tok, bos, eos)
+        record(name, logits_of(cls, d, seqs, layers=True))
+
     # BitNet (2B4T architecture), bf16 master weights.
     cfg = BitNetConfig(vocab_size=vocab, hidden_act="relu2", bos_token_id=bos_id, eos_token_id=tok.token_to_id(eos),
                        rope_parameters={"rope_type": "default", "rope_theta": 500000.0}, **DIMS)
@@ -198,14 +209,7 @@ def main():
     # Llama with ternary packed weights.
     lcfg = LlamaConfig(vocab_size=vocab, hidden_act="silu", bos_token_id=bos_id, eos_token_id=tok.token_to_id(eos),
                        rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, **DIMS)
-    llama = LlamaForCausalLM(lcfg)
-    randomize(llama, 2)
-    d = os.path.join(out, "llama-packed")
-    shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
-    save_packed(llama.to(torch.bfloat16), d, lcfg, packed)
-    write_tokenizer(d, tok, bos, eos)
-    record("llama-packed", logits_of(LlamaForCausalLM, d, seqs, layers=True))
+    packed_model("llama-packed", LlamaForCausalLM, lcfg, seed=2)
 
     # Held out: other dimensions (hidden 384: I2_S only, TQ needs multiples of 256), GQA 3:1, three
     # layers, another RoPE base and epsilon; packed like the published 2B4T checkpoint.
@@ -213,14 +217,7 @@ def main():
                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, hidden_size=384,
                         intermediate_size=640, num_hidden_layers=3, num_attention_heads=6, num_key_value_heads=2,
                         max_position_embeddings=128, rms_norm_eps=1e-6, tie_word_embeddings=True)
-    heldout = BitNetForCausalLM(hcfg)
-    randomize(heldout, 3)
-    d = os.path.join(out, "bitnet-heldout")
-    shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
-    save_packed(heldout.to(torch.bfloat16), d, hcfg, packed)
-    write_tokenizer(d, tok, bos, eos)
-    record("bitnet-heldout", logits_of(BitNetForCausalLM, d, seqs, layers=True))
+    packed_model("bitnet-heldout", BitNetForCausalLM, hcfg, seed=3)
 
     ref["generator"] = "tools/reference/make_hf_checkpoints.py (transformers %s, torch %s)" % (
         __import__("transformers").__version__, torch.__version__)
