@@ -34,8 +34,9 @@ public enum HFConverter {
                                progress: ((Int, Int) -> Void)? = nil) throws -> ConvertReport {
         let configPath = dir + "/config.json"
         guard fileExists(configPath) else { throw BitternError.io("\(dir): no config.json (not a Hugging Face model directory?)") }
-        let cfg = try HFConfig(json: try readJSON(configPath), path: configPath)
-        if let q = try readJSON(configPath)["quantization_config"], q["use_rms_norm"]?.boolValue == true {
+        let configJSON = try readJSON(configPath)
+        let cfg = try HFConfig(json: configJSON, path: configPath)
+        if let q = configJSON["quantization_config"], q["use_rms_norm"]?.boolValue == true {
             throw BitternError.unsupported("\(configPath): quantization_config.use_rms_norm (a norm inside each BitLinear) is not supported")
         }
         guard TensorEncoders.ternaryTypes.contains(options.weightType) || [.f16, .f32].contains(options.weightType) else {

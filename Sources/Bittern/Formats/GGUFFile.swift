@@ -190,14 +190,9 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// The same for the whole pages inside rows [range) of a tensor (rows of ne0 values, whole blocks).
     public func releasePages(of t: GGUFTensorInfo, rows range: Range<Int>) {
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        guard page > 0, t.rows > 0 else { return }
+        guard t.rows > 0 else { return }
         let rowBytes = t.byteCount / t.rows
-        let start = dataOffset + t.offset + range.lowerBound * rowBytes
-        let first = (start + page - 1) / page * page
-        let end = (start + range.count * rowBytes) / page * page
-        guard end > first else { return }
-        _ = madvise(UnsafeMutableRawPointer(mutating: mapping.base + first), end - first, MADV_DONTNEED)
+        mapping.release(offset: dataOffset + t.offset + range.lowerBound * rowBytes, count: range.count * rowBytes)
     }
 }
 
