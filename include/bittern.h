@@ -482,7 +482,8 @@ typedef struct bittern_convert_params {
 /* Defaults: i2_s weights, f16 head (convert) / head kept (quantize), zero_threshold 0.5, architecture NULL. */
 bittern_convert_params bittern_convert_default_params(void);
 /* Converts a Hugging Face checkpoint directory (config.json; model.safetensors, or the shards that
-   model.safetensors.index.json names; tokenizer.json; tokenizer_config.json) to a GGUF file at out_path.
+   model.safetensors.index.json names; tokenizer.json (byte-level BPE) or a SentencePiece tokenizer.model;
+   tokenizer_config.json) to a GGUF file at out_path.
    Architectures BitNetForCausalLM (bf16 master weights or the packed uint8 checkpoint with weight_scale),
    BitnetForCausalLM (1bitLLM), LlamaForCausalLM with ternary weights. Weights already ternary are kept
    exact; master weights are absmean-ternarized. out_path appears only when complete. Errors: NULL

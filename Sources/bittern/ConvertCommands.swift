@@ -9,7 +9,8 @@ let convertUsage = """
 usage: bittern convert HF_DIR -o OUT.gguf [options]
 
 Converts a Hugging Face checkpoint directory (config.json, model.safetensors or a sharded
-model.safetensors.index.json, tokenizer.json, tokenizer_config.json) to GGUF. Architectures:
+model.safetensors.index.json, tokenizer.json or a SentencePiece tokenizer.model, tokenizer_config.json)
+to GGUF. Architectures:
 BitNetForCausalLM (2B4T: bf16 master weights or the packed uint8 checkpoint with weight_scale),
 BitnetForCausalLM (1bitLLM), LlamaForCausalLM with ternary weights. Master weights are
 absmean-ternarized; weights that already are ternary are detected and kept exact.

@@ -289,6 +289,42 @@ struct LogitComparison {
         #expect(try GGUFFile(path: dir.file("o.gguf")).string("bitnet-b1.58.hidden_activation") == "silu")
     }
 
+    /// A SentencePiece tokenizer.model (Llama-2 style, as 1bitLLM ships) becomes llama.cpp's "llama"
+    /// tokenizer: pieces, scores and types as the reference GGUF of the same model holds them (written by
+    /// gguf-py from sentencepiece's own data), padded to vocab_size, and it tokenizes as sentencepiece does.
+    @Test func sentencePieceTokenizer() throws {
+        let ck = TempDir()
+        defer { ck.remove() }
+        let src = HFFixtures.dir + "/bitnet-packed"
+        for f in ["config.json", "model.safetensors"] { copyFile(src + "/" + f, ck.file(f)) }
+        copyFile(GGUFFixtures.path("tokenizer/spm_llama.model"), ck.file("tokenizer.model"))
+        _ = try HFConverter.convert(directory: ck.path, output: ck.file("o.gguf"))
+        let ours = try GGUFFile(path: ck.file("o.gguf")), ref = try GGUFFile(path: GGUFFixtures.path("tokenizer/spm_llama.gguf"))
+        let tokens = try ours.stringArray("tokenizer.ggml.tokens") ?? [], refTokens = try ref.stringArray("tokenizer.ggml.tokens") ?? []
+        #expect(tokens.count == 1024 && refTokens.count == 1000)
+        #expect(Array(tokens.prefix(1000)) == refTokens && tokens[1000] == "[PAD1000]")
+        #expect(Array((try ours.floatArray("tokenizer.ggml.scores") ?? []).prefix(1000)) == (try ref.floatArray("tokenizer.ggml.scores")))
+        #expect(Array((try ours.intArray("tokenizer.ggml.token_type") ?? []).prefix(1000)) == (try ref.intArray("tokenizer.ggml.token_type")))
+        for k in ["tokenizer.ggml.model", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                  "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_space_prefix"] {
+            #expect(ours.value(k) == ref.value(k), "\(k)")
+        }
+        let m = try BitNetModel(path: ck.file("o.gguf"), runtime: Runtime())
+        var checked = 0
+        for line in GGUFFixtures.text("tokenizer/spm_llama.expected.txt").split(separator: "\n") where !line.hasPrefix("#") {
+            let parts = line.split(separator: "\t", omittingEmptySubsequences: false)
+            guard parts.count == 2, parts[1] != "*", !parts[0].isEmpty else { continue }
+            var bytes: [UInt8] = []
+            var it = parts[0].makeIterator()
+            while let a = it.next(), let b = it.next() { bytes.append(UInt8(String([a, b]), radix: 16)!) }
+            let want = parts[1].split(separator: " ").map { Int32($0)! }
+            let got = bytes.withUnsafeBufferPointer { m.tokenizer!.encode($0, addSpecial: false, parseSpecial: false) }
+            #expect(got == want, "\(String(decoding: bytes, as: UTF8.self))")
+            checked += 1
+        }
+        #expect(checked > 100)
+    }
+
     /// Sharded checkpoints convert to the same file as the single one; a missing shard, a truncated file
     /// and an unknown architecture are one clear error each and leave no output.
     @Test func shardsAndBrokenCheckpoints() throws {
