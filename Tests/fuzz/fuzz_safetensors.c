@@ -1,8 +1,9 @@
 /* Hugging Face checkpoints through bittern_convert: the safetensors reader (single file and sharded), the
    JSON parser, config.json and tokenizer.json import, the converter, the GGUF writer, and the model
-   loader on what it wrote. The first input byte picks which file of a tiny valid checkpoint
-   (Tests/fuzz/template) the rest replaces: 0 model.safetensors, 1 config.json, 2 tokenizer.json,
-   3 model.safetensors.index.json (the weights then in one shard). Bit 2 picks the weight type.
+   loader on what it wrote. The first input byte b picks which file of a tiny valid checkpoint
+   (Tests/fuzz/template) the rest replaces, b % 5: 0 model.safetensors, 1 config.json, 2 tokenizer.json,
+   3 model.safetensors.index.json (the weights then in one shard), 4 a SentencePiece tokenizer.model (the
+   tokenizer.json then removed); (b / 5) & 1 picks the weight type.
    A failed conversion must leave no output file, not even a partial one. */
 #include "fuzz_common.h"
 #include <dirent.h>
@@ -45,7 +46,7 @@ static void drop(const char *name) {
 
 static void cleanup(void) {
     const char *all[] = {"model.safetensors", "config.json", "tokenizer.json", "model.safetensors.index.json",
-                         "tokenizer_config.json", "model-00001-of-00001.safetensors", "out.gguf"};
+                         "tokenizer_config.json", "model-00001-of-00001.safetensors", "out.gguf", "tokenizer.model"};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) drop(all[i]);
     rmdir(work);
 }
@@ -67,18 +68,24 @@ static void setup(void) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!work[0]) setup();
     if (size < 1) return 0;
-    int which = data[0] & 3;
+    int which = data[0] % 5;
     for (int i = 0; i < 5; i++) if (i != 3) put(names[i], files[i], sizes[i]);
     drop(names[3]);
     drop("model-00001-of-00001.safetensors");
+    drop("tokenizer.model");
     if (which == 3) {
         drop(names[0]);
         put("model-00001-of-00001.safetensors", files[0], sizes[0]);
     }
-    put(names[which], data + 1, size - 1);
+    if (which == 4) {
+        drop(names[2]);
+        put("tokenizer.model", data + 1, size - 1);
+    } else {
+        put(names[which], data + 1, size - 1);
+    }
 
     bittern_convert_params p = bittern_convert_default_params();
-    p.weight_type = (data[0] & 4) ? "i2_s" : "f16";
+    p.weight_type = ((data[0] / 5) & 1) ? "i2_s" : "f16";
     bittern_status s = bittern_convert(work, out, &p);
     if (s == BITTERN_OK) {
         bittern_model *m = NULL;

@@ -48,10 +48,11 @@ def bf16(a):
 
 
 def template(d):
-    """BitNetForCausalLM, vocab 256 (the byte tokens), hidden 8, one layer: a few KB."""
+    """BitNetForCausalLM, vocab 1024 (the 256 byte tokens, padded; room for the SentencePiece seed's 1000
+    pieces), hidden 8, one layer: a few tens of KB."""
     os.makedirs(d, exist_ok=True)
     rng = np.random.default_rng(5)
-    e, f, v, kv = 8, 8, 256, 4
+    e, f, v, kv = 8, 8, 1024, 4
     t = {"model.embed_tokens.weight": ("BF16", [v, e], bf16(rng.standard_normal((v, e)))),
          "model.norm.weight": ("BF16", [e], bf16(np.ones(e)))}
     p = "model.layers.0."
@@ -100,11 +101,14 @@ def main():
     write("safetensors", "weights", b"\x00" + read(os.path.join(tdir, "model.safetensors")))
     write("safetensors", "config", b"\x01" + read(os.path.join(tdir, "config.json")))
     write("safetensors", "tokenizer", b"\x02" + read(os.path.join(tdir, "tokenizer.json")))
+    fx = os.path.join(ROOT, "Tests", "BitternTests", "Fixtures")
+    fx_tok = os.path.join(fx, "tokenizer")
     names = json.loads(read(os.path.join(tdir, "model.safetensors"))[8:].split(b"}}")[0].decode() + "}}").keys()
     index = {"metadata": {}, "weight_map": {n: "model-00001-of-00001.safetensors" for n in names}}
     write("safetensors", "index", b"\x03" + json.dumps(index).encode())
+    # a SentencePiece model (the tokenizer fixture's 1000 pieces, within the template's vocab_size)
+    write("safetensors", "sentencepiece", b"\x04" + read(os.path.join(fx_tok, "spm_llama.model")))
     # GGUF: the repository's fixtures and the template converted (it has a tokenizer and a chat template)
-    fx = os.path.join(ROOT, "Tests", "BitternTests", "Fixtures")
     for f in ["small_v2.gguf", "ternary_v3.gguf"]:
         write("gguf", f, read(os.path.join(fx, f)))
     out = os.path.join(HERE, "corpus", "gguf", "template-f16.gguf")
