@@ -8,6 +8,7 @@
  * of float additions.
  */
 #include <math.h>
+#include <stdlib.h>
 #include "../include/bittern_kernels.h"
 
 #if defined(__x86_64__)
@@ -69,31 +70,34 @@ static float dot_q6q8(const uint8_t *w, const float *ws, const int8_t *x, const 
 }
 
 #if defined(__x86_64__)
-FAST_FN float dot_q6q8_fast(const uint8_t *w, const float *ws, const int8_t *x, const float *xs, size_t n) {
-    const __m256i nib = _mm256_set1_epi8(15), off = _mm256_set1_epi8(32), ones = _mm256_set1_epi16(1);
-    const uint64_t two = 0x0303030303030303ull;
+/* u = q + 32 is unsigned, so vpmaddubsw takes it as it is: sum u x = sum q x + 32 sum x, and the 32 sum x of
+   each block (xsums, once per token) is taken off after the float rescale. */
+FAST_FN float dot_q6q8_fast(const uint8_t *w, const float *ws, const int8_t *x, const float *xs, const int32_t *xsums,
+                            size_t n) {
+    const __m256i nib = _mm256_set1_epi8(15), two = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    const __m256i shifts = _mm256_set_epi64x(6, 4, 2, 0);
     __m256 total = _mm256_setzero_ps();
+    float correction = 0;
     size_t b = 0;
     for (; (b + 1) * 32 <= n; b++) {
         const uint8_t *blk = w + b * BTK_Q6_BLOCK_BYTES;
         _mm_prefetch((const char *)blk + 1024, _MM_HINT_T0);   /* the head streams from DRAM once a token */
         __m128i lo = _mm_loadu_si128((const __m128i *)blk);
         __m256i low = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(lo, 4), lo), nib);   /* values 0..15 | 16..31 */
-        uint64_t h;
-        __builtin_memcpy(&h, blk + 16, 8);
-        __m256i high = _mm256_set_epi64x((long long)((h >> 6) & two), (long long)((h >> 4) & two),
-                                         (long long)((h >> 2) & two), (long long)(h & two));
-        __m256i q = _mm256_sub_epi8(_mm256_or_si256(low, _mm256_slli_epi16(high, 4)), off);
-        __m256i xv = _mm256_loadu_si256((const __m256i *)(x + b * 32));
-        /* vpmaddubsw needs an unsigned operand: |q| times x with q's sign (as the Q8 head does) */
-        __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(xv, q));
+        /* the 8 high-bit bytes in every 64-bit lane, lane k shifted by 2k: lane k holds values 8k..8k+7 */
+        __m256i h = _mm256_broadcastq_epi64(_mm_loadl_epi64((const __m128i *)(blk + 16)));
+        __m256i high = _mm256_and_si256(_mm256_srlv_epi64(h, shifts), two);
+        __m256i u = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
+        __m256i p16 = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(x + b * 32)));
         __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-        total = _mm256_fmadd_ps(p, _mm256_set1_ps(ws[b] * xs[b]), total);
+        float scale = ws[b] * xs[b];
+        total = _mm256_fmadd_ps(p, _mm256_set1_ps(scale), total);
+        correction += (float)(32 * xsums[b]) * scale;
     }
     __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(total), _mm256_extractf128_ps(total, 1));
     s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
     s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
-    float r = _mm_cvtss_f32(s4);
+    float r = _mm_cvtss_f32(s4) - correction;
     if (b * 32 < n) r += dot_q6q8(w + b * BTK_Q6_BLOCK_BYTES, ws + b, x + b * 32, xs + b, n - b * 32);
     return r;
 }
@@ -104,8 +108,18 @@ void btk_gemv_q6q8(const uint8_t *w, const float *scales, size_t rows, size_t co
     size_t nb = btk_q8_blocks(cols), row_bytes = nb * BTK_Q6_BLOCK_BYTES;
 #if defined(__x86_64__)
     if (btk_float_fast()) {
-        for (size_t r = 0; r < rows; r++) y[r] = dot_q6q8_fast(w + r * row_bytes, scales + r * nb, xq, xscales, cols);
-        return;
+        int32_t sums[512], *xsums = nb <= 512 ? sums : malloc(sizeof(int32_t) * nb);
+        if (xsums) {
+            for (size_t b = 0; b < nb; b++) {
+                int32_t s = 0;
+                for (size_t i = b * 32; i < cols && i < b * 32 + 32; i++) s += xq[i];
+                xsums[b] = s;
+            }
+            for (size_t r = 0; r < rows; r++)
+                y[r] = dot_q6q8_fast(w + r * row_bytes, scales + r * nb, xq, xscales, xsums, cols);
+            if (xsums != sums) free(xsums);
+            return;
+        }
     }
 #endif
     for (size_t r = 0; r < rows; r++) y[r] = dot_q6q8(w + r * row_bytes, scales + r * nb, xq, xscales, cols);
