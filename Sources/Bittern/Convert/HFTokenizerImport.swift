@@ -10,7 +10,6 @@ public enum HFTokenizerImport {
     public struct Result {
         public var metadata: [(String, GGUFValue)]
         public var tokenCount: Int
-        public var pre: String
     }
 
     /// Reads the tokenizer of DIR: tokenizer.json with byte-level BPE, or a SentencePiece tokenizer.model
@@ -26,6 +25,9 @@ public enum HFTokenizerImport {
         if !byteLevel, fileExists(spmPath) {
             vocab = try sentencePiece(spmPath, addedFrom: json, directory: dir, config: config)
         } else if let json {
+            guard byteLevel else {
+                throw BitternError.unsupported("\(jsonPath): not a byte-level BPE tokenizer, and there is no SentencePiece tokenizer.model beside it")
+            }
             vocab = try byteLevelBPE(json, path: jsonPath, config: config)
         } else {
             throw BitternError.io("\(dir): no tokenizer.json or tokenizer.model (a converted model needs its tokenizer)")
@@ -69,7 +71,7 @@ public enum HFTokenizerImport {
             let m = try Mapping(path: dir + "/chat_template.jinja", kind: "Jinja")
             meta.append(("tokenizer.chat_template", .string(String(decoding: m.bytes, as: UTF8.self))))
         }
-        return Result(metadata: meta, tokenCount: vocab.tokens.count, pre: vocab.pre)
+        return Result(metadata: meta, tokenCount: vocab.tokens.count)
     }
 
     /// One vocabulary, before the keys every kind shares.
@@ -79,7 +81,6 @@ public enum HFTokenizerImport {
         var scores: [Float]?
         /// Kind-specific keys (model, pre-tokenizer, merges, space prefix).
         var metadata: [(String, GGUFValue)] = []
-        var pre = ""
         var bos: Int?, eos: Int?, unk: Int?
         var addBOS = false
     }
@@ -122,7 +123,6 @@ public enum HFTokenizerImport {
         }
         v.metadata = [("tokenizer.ggml.model", .string("gpt2")), ("tokenizer.ggml.pre", .string(pre)),
                       ("tokenizer.ggml.merges", .array(.string(merges)))]
-        v.pre = pre
         v.addBOS = postProcessorAddsBOS(json["post_processor"])
         return v
     }
