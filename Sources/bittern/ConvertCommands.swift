@@ -40,9 +40,8 @@ of each projection and in total.
 """
 
 func ggmlType(_ s: String, option: String, allowed: [GGMLType]) throws -> GGMLType {
-    let name = s.lowercased() == "q8" ? "q8_0" : s.lowercased()
-    guard let t = allowed.first(where: { $0.name.lowercased() == name }) else {
-        throw UsageError("\(option): unknown type '\(s)' (\(allowed.map { $0.name.lowercased() }.joined(separator: ", ")))")
+    guard let t = TensorEncoders.type(named: s, in: allowed) else {
+        throw UsageError("\(option): unknown type '\(s)' (\(TensorEncoders.names(allowed)))")
     }
     return t
 }
@@ -84,8 +83,8 @@ func convertCommand(_ argv: [String]) throws -> Int32 {
     guard a.positional.count == 1 else { throw UsageError("convert: expected one Hugging Face model directory") }
     guard let out = a.options["output"] else { throw UsageError("convert: give the output file with -o OUT.gguf") }
     var o = ConvertOptions()
-    if let t = a.options["type"] { o.weightType = try ggmlType(t, option: "--type", allowed: [.i2_s, .tq2_0, .tq1_0, .f16, .f32]) }
-    if let h = a.options["head"] { o.headType = try ggmlType(h, option: "--head", allowed: [.f16, .q8_0, .f32]) }
+    if let t = a.options["type"] { o.weightType = try ggmlType(t, option: "--type", allowed: TensorEncoders.weightTypes) }
+    if let h = a.options["head"] { o.headType = try ggmlType(h, option: "--head", allowed: TensorEncoders.headTypes) }
     if let z = try a.float("zero-threshold") {
         guard z >= 0 else { throw UsageError("--zero-threshold must be >= 0") }
         o.zeroThreshold = z
@@ -103,8 +102,8 @@ func quantizeCommand(_ argv: [String]) throws -> Int32 {
     if a.flags.contains("help") { print(quantizeUsage); return 0 }
     guard a.positional.count == 2 else { throw UsageError("quantize: expected IN.gguf OUT.gguf") }
     guard let t = a.options["type"] else { throw UsageError("quantize: give the type with --type") }
-    let type = try ggmlType(t, option: "--type", allowed: [.i2_s, .tq2_0, .tq1_0, .f16, .f32])
-    let head = try a.options["head"].map { try ggmlType($0, option: "--head", allowed: [.f16, .q8_0, .f32]) }
+    let type = try ggmlType(t, option: "--type", allowed: TensorEncoders.weightTypes)
+    let head = try a.options["head"].map { try ggmlType($0, option: "--head", allowed: TensorEncoders.headTypes) }
     let z = try a.float("zero-threshold") ?? Quantizer.defaultZeroThreshold
     guard z >= 0 else { throw UsageError("--zero-threshold must be >= 0") }
     var layout = I2SLayout.x86

@@ -19,16 +19,14 @@ private struct ConvertSetup {
         let p = try readParams(params, defaults: bittern_convert_default_params(), what: "bittern_convert_params")
         func type(_ s: UnsafePointer<CChar>?, _ what: String, _ allowed: [GGMLType]) throws -> GGMLType? {
             guard let s else { return nil }
-            let name = String(cString: s).lowercased()
-            let wanted = name == "q8" ? "q8_0" : name
-            guard let t = allowed.first(where: { $0.name.lowercased() == wanted }) else {
-                throw BitternError.invalidArgument(
-                    "\(what) '\(name)' is not one of \(allowed.map { $0.name.lowercased() }.joined(separator: ", "))")
+            let name = String(cString: s)
+            guard let t = TensorEncoders.type(named: name, in: allowed) else {
+                throw BitternError.invalidArgument("\(what) '\(name)' is not one of \(TensorEncoders.names(allowed))")
             }
             return t
         }
-        weightType = try type(p.weight_type, "weight_type", [.i2_s, .tq2_0, .tq1_0, .f16, .f32]) ?? .i2_s
-        headType = try type(p.head_type, "head_type", [.f16, .q8_0, .f32])
+        weightType = try type(p.weight_type, "weight_type", TensorEncoders.weightTypes) ?? .i2_s
+        headType = try type(p.head_type, "head_type", TensorEncoders.headTypes)
         guard p.zero_threshold.isFinite, p.zero_threshold >= 0 else {
             throw BitternError.invalidArgument("zero_threshold must be a finite value >= 0 (got \(p.zero_threshold))")
         }

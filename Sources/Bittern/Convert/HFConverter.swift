@@ -39,10 +39,10 @@ public enum HFConverter {
         if let q = configJSON["quantization_config"], q["use_rms_norm"]?.boolValue == true {
             throw BitternError.unsupported("\(configPath): quantization_config.use_rms_norm (a norm inside each BitLinear) is not supported")
         }
-        guard TensorEncoders.ternaryTypes.contains(options.weightType) || [.f16, .f32].contains(options.weightType) else {
+        guard TensorEncoders.weightTypes.contains(options.weightType) else {
             throw BitternError.invalidArgument("weight type \(options.weightType.name) is not a ternary type (i2_s, tq1_0, tq2_0, f16, f32)")
         }
-        guard TensorEncoders.floatTypes.contains(options.headType) else {
+        guard TensorEncoders.headTypes.contains(options.headType) else {
             throw BitternError.invalidArgument("head type \(options.headType.name) is not one of f16, q8_0, f32")
         }
         // The weights first: the embedding's bytes justify vocab_size, which bounds what the tokenizer

@@ -18,10 +18,10 @@ public enum Requantizer {
     public static func quantize(input: String, output: String, weightType: GGMLType, headType: GGMLType?,
                                 zeroThreshold: Float = Quantizer.defaultZeroThreshold, i2sLayout: I2SLayout = .x86,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> ConvertReport {
-        guard TensorEncoders.ternaryTypes.contains(weightType) || [.f16, .f32].contains(weightType) else {
+        guard TensorEncoders.weightTypes.contains(weightType) else {
             throw BitternError.invalidArgument("weight type \(weightType.name) is not a ternary type (i2_s, tq1_0, tq2_0, f16, f32)")
         }
-        if let h = headType, !TensorEncoders.floatTypes.contains(h) {
+        if let h = headType, !TensorEncoders.headTypes.contains(h) {
             throw BitternError.invalidArgument("head type \(h.name) is not one of f16, q8_0, f32")
         }
         guard realPath(input) != realPath(output) else {

@@ -6,8 +6,22 @@ import Glibc
 /// scale to I2_S, TQ1_0, TQ2_0, or ternary-valued F16/F32) and float tensors to F32, F16 and Q8_0.
 /// Layouts are FORMATS.md's; each encoder is tested as the exact inverse of its decoder.
 public enum TensorEncoders {
-    /// The ternary types a converted weight can be written in.
-    public static let ternaryTypes: [GGMLType] = [.i2_s, .tq1_0, .tq2_0]
+    /// The types a converted weight can be written in: the ternary ones, and F16/F32 holding -alpha, 0 and
+    /// alpha (exact, but large).
+    public static let weightTypes: [GGMLType] = [.i2_s, .tq2_0, .tq1_0, .f16, .f32]
+    /// The types a token embedding or head can be written in.
+    public static let headTypes: [GGMLType] = [.f16, .q8_0, .f32]
+
+    /// The type among `allowed` that `name` names (case-insensitive; "q8" is Q8_0).
+    public static func type(named name: String, in allowed: [GGMLType]) -> GGMLType? {
+        let wanted = name.lowercased() == "q8" ? "q8_0" : name.lowercased()
+        return allowed.first { $0.name.lowercased() == wanted }
+    }
+
+    /// "i2_s, tq2_0, ...": the names a user may give, for messages.
+    public static func names(_ allowed: [GGMLType]) -> String {
+        allowed.map { $0.name.lowercased() }.joined(separator: ", ")
+    }
 
     /// Why a ternary tensor of ne0 = cols cannot be written in `type`, or nil when it can.
     public static func ternaryUnsupportedReason(_ type: GGMLType, cols: Int) -> String? {
@@ -124,9 +138,6 @@ public enum TensorEncoders {
         }
         return out
     }
-
-    /// The float types an embedding, head or norm can be written in.
-    public static let floatTypes: [GGMLType] = [.f32, .f16, .q8_0]
 
     /// Encodes rows of ne0 = cols floats. Q8_0 needs cols % 32 == 0 (llama.cpp's reference rounding:
     /// d = amax / 127, q = round-half-away(x / d)).
