@@ -204,6 +204,8 @@ static void check_q6(void) {
         for (size_t i = 0; i < cols; i++) x[i] = uniform() * 3;
         btk_quantize_q6_rows(w, rows, cols, q, ws);
         btk_quantize_q8_rows(x, 1, cols, xq, xs);
+        int32_t *xsums = malloc(sizeof(int32_t) * nb);
+        btk_q6_activation_sums(xq, cols, xsums);
         int bad = 0;
         for (size_t r = 0; r < rows; r++) {
             btk_dequantize_q6_row(q + r * nb * BTK_Q6_BLOCK_BYTES, ws + r * nb, cols, back);
@@ -213,7 +215,7 @@ static void check_q6(void) {
         CHECK(bad == 0, "q6 %zux%zu: %d values further than half a step", rows, cols, bad);
         for (int k = 0; k < 2; k++) {
             btk_float_force_portable(k);
-            btk_gemv_q6q8(q, ws, rows, cols, xq, xs, y[k]);
+            btk_gemv_q6q8(q, ws, rows, cols, xq, xs, xsums, y[k]);
         }
         btk_float_force_portable(0);
         int badp = 0;
@@ -231,7 +233,7 @@ static void check_q6(void) {
                 if (fabs(y[k][r] - ref) > 1e-5 * (fabs(ref) + 1)) badp++;
         }
         CHECK(badp == 0, "gemv q6 x q8 %zux%zu: %d results off", rows, cols, badp);
-        free(w); free(x); free(back); free(q); free(ws); free(xs); free(xq);
+        free(w); free(x); free(back); free(q); free(ws); free(xs); free(xq); free(xsums);
     }
     /* layout: values 0, 16, 8, 24 of one block at the documented places */
     float v[32] = {0};

@@ -112,6 +112,8 @@ public final class OutputHead: @unchecked Sendable {
     public struct Input {
         var q: [Int8]
         var scales: [Float]
+        /// Block sums of q (the q6 head's kernel needs them; empty for q8).
+        var sums: [Int32] = []
     }
 
     public func prepare(_ x: UnsafePointer<Float>) -> Input? {
@@ -119,6 +121,10 @@ public final class OutputHead: @unchecked Sendable {
         var input = Input(q: [Int8](repeating: 0, count: cols), scales: [Float](repeating: 0, count: btk_q8_blocks(cols)))
         input.q.withUnsafeMutableBufferPointer { q in
             input.scales.withUnsafeMutableBufferPointer { btk_quantize_q8_rows(x, 1, cols, q.baseAddress!, $0.baseAddress!) }
+        }
+        if type == .q6 {
+            input.sums = [Int32](repeating: 0, count: input.scales.count)
+            input.q.withUnsafeBufferPointer { q in input.sums.withUnsafeMutableBufferPointer { btk_q6_activation_sums(q.baseAddress!, cols, $0.baseAddress!) } }
         }
         return input
     }
@@ -132,8 +138,11 @@ public final class OutputHead: @unchecked Sendable {
                 q6Scales.withUnsafeBufferPointer { s in
                     input.q.withUnsafeBufferPointer { xq in
                         input.scales.withUnsafeBufferPointer { xs in
-                            btk_gemv_q6q8(q.baseAddress! + range.lowerBound * nb * Int(BTK_Q6_BLOCK_BYTES),
-                                          s.baseAddress! + range.lowerBound * nb, n, cols, xq.baseAddress!, xs.baseAddress!, out)
+                            input.sums.withUnsafeBufferPointer { sums in
+                                btk_gemv_q6q8(q.baseAddress! + range.lowerBound * nb * Int(BTK_Q6_BLOCK_BYTES),
+                                              s.baseAddress! + range.lowerBound * nb, n, cols, xq.baseAddress!, xs.baseAddress!,
+                                              sums.baseAddress!, out)
+                            }
                         }
                     }
                 }

@@ -8,7 +8,6 @@
  * of float additions.
  */
 #include <math.h>
-#include <stdlib.h>
 #include "../include/bittern_kernels.h"
 
 #if defined(__x86_64__)
@@ -71,7 +70,7 @@ static float dot_q6q8(const uint8_t *w, const float *ws, const int8_t *x, const 
 
 #if defined(__x86_64__)
 /* u = q + 32 is unsigned, so vpmaddubsw takes it as it is: sum u x = sum q x + 32 sum x, and the 32 sum x of
-   each block (xsums, once per token) is taken off after the float rescale. */
+   each block (xsums, btk_q6_activation_sums once per token) is taken off after the float rescale. */
 FAST_FN float dot_q6q8_fast(const uint8_t *w, const float *ws, const int8_t *x, const float *xs, const int32_t *xsums,
                             size_t n) {
     const __m256i nib = _mm256_set1_epi8(15), two = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
@@ -103,24 +102,24 @@ FAST_FN float dot_q6q8_fast(const uint8_t *w, const float *ws, const int8_t *x, 
 }
 #endif
 
+void btk_q6_activation_sums(const int8_t *xq, size_t cols, int32_t *sums) {
+    for (size_t b = 0; b * 32 < cols; b++) {
+        int32_t s = 0;
+        for (size_t i = b * 32; i < cols && i < b * 32 + 32; i++) s += xq[i];
+        sums[b] = s;
+    }
+}
+
 void btk_gemv_q6q8(const uint8_t *w, const float *scales, size_t rows, size_t cols, const int8_t *xq,
-                   const float *xscales, float *y) {
+                   const float *xscales, const int32_t *xsums, float *y) {
     size_t nb = btk_q8_blocks(cols), row_bytes = nb * BTK_Q6_BLOCK_BYTES;
 #if defined(__x86_64__)
     if (btk_float_fast()) {
-        int32_t sums[512], *xsums = nb <= 512 ? sums : malloc(sizeof(int32_t) * nb);
-        if (xsums) {
-            for (size_t b = 0; b < nb; b++) {
-                int32_t s = 0;
-                for (size_t i = b * 32; i < cols && i < b * 32 + 32; i++) s += xq[i];
-                xsums[b] = s;
-            }
-            for (size_t r = 0; r < rows; r++)
-                y[r] = dot_q6q8_fast(w + r * row_bytes, scales + r * nb, xq, xscales, xsums, cols);
-            if (xsums != sums) free(xsums);
-            return;
-        }
+        for (size_t r = 0; r < rows; r++)
+            y[r] = dot_q6q8_fast(w + r * row_bytes, scales + r * nb, xq, xscales, xsums, cols);
+        return;
     }
 #endif
+    (void)xsums;
     for (size_t r = 0; r < rows; r++) y[r] = dot_q6q8(w + r * row_bytes, scales + r * nb, xq, xscales, cols);
 }

@@ -68,9 +68,12 @@ int btk_float_fast(void);
 #define BTK_Q6_BLOCK_BYTES 24
 void btk_quantize_q6_rows(const float *x, size_t rows, size_t cols, uint8_t *q, float *scales);
 void btk_dequantize_q6_row(const uint8_t *q, const float *scales, size_t cols, float *out);
-/* y[r] = row r . x with x as btk_quantize_q8_rows made it (one row): integer block products. */
+/* The sum of each 32-value block of an int8 row (what btk_gemv_q6q8 needs besides the row itself). */
+void btk_q6_activation_sums(const int8_t *xq, size_t cols, int32_t *sums);
+/* y[r] = row r . x with x as btk_quantize_q8_rows made it (one row) and xsums from
+   btk_q6_activation_sums: integer block products. */
 void btk_gemv_q6q8(const uint8_t *w, const float *scales, size_t rows, size_t cols, const int8_t *xq,
-                   const float *xscales, float *y);
+                   const float *xscales, const int32_t *xsums, float *y);
 /* One attention head: scores[t] = (k_t . q) * scale for t < n_pos, softmax, out = sum_t p_t v_t.
    keys/values point at position 0 of this head, consecutive positions pos_stride elements apart,
    F16 (uint16) when f16 != 0 else F32. scores holds n_pos floats of scratch. */
