@@ -46,18 +46,24 @@ public struct QuantizedActivations {
         return (cols + a - 1) / a * a
     }
 
-    /// Quantizes n rows of cols floats (absmax per row). NaN/Inf input is an error.
-    public init(floats x: UnsafePointer<Float>, n: Int, cols: Int) throws {
+    /// Quantizes n rows of cols floats (absmax per row), rows split over the runtime's workers when one
+    /// is given. NaN/Inf input is an error.
+    public init(floats x: UnsafePointer<Float>, n: Int, cols: Int, runtime: Runtime? = nil) throws {
         let bad = btk_first_nonfinite(x, n * cols)
         if bad != 0 {
             throw BitternError.invalidArgument(
                 "input value \(bad - 1) (token \((bad - 1) / cols)) is \(x[bad - 1]): activations must be finite")
         }
         self.init(n: n, cols: cols)
-        for k in 0..<n {
-            var s: Float = 0
-            sums[k] = btk_quantize_row_i8(x + k * cols, cols, stride, row(k), &s)
-            scales[k] = s
+        let (q, stride) = (q.baseAddress!.assumingMemoryBound(to: Int8.self), stride)
+        sums.withUnsafeMutableBufferPointer { sums in
+            scales.withUnsafeMutableBufferPointer { scales in
+                let (sp, cp) = (sums.baseAddress!, scales.baseAddress!)
+                let rows: (Int, Int) -> Void = { b, e in
+                    for k in b..<e { sp[k] = btk_quantize_row_i8(x + k * cols, cols, stride, q + k * stride, cp + k) }
+                }
+                if let runtime { runtime.parallelFor(n, rows) } else { rows(0, n) }
+            }
         }
     }
 

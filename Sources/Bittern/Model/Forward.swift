@@ -11,8 +11,9 @@ import BitternKernels
 /// A decode call runs its tokens in batches of up to `maxBatch`: each projection is one GEMM over the
 /// batch (the int8 quantization of every row is the same as for a single token, and the integer products
 /// are exact, so a batch computes bit for bit what token-by-token decoding computes); attention then runs
-/// token by token over the causal prefix. The KV cache is F32, and the float parts (RMSNorm, RoPE,
-/// softmax, attention, head) are plain Swift; DESIGN.md wants those float kernels in C later.
+/// per (token, head) over the causal prefix. The float steps between the products (RMSNorm, activations,
+/// residuals, attention, head) are C kernels; over a batch, and for attention over heads, they run on the
+/// runtime's workers too, so prefill is not left waiting on one core between its parallel GEMMs.
 public final class ModelContext: @unchecked Sendable {
     public let model: BitNetModel
     public let cache: KVCache
@@ -33,12 +34,13 @@ public final class ModelContext: @unchecked Sendable {
     /// Tokens per forward batch (bounds the scratch: maxBatch x n_ff floats and int32s).
     public static let maxBatch = 64
 
-    // Scratch for a batch of up to `capacity` tokens, rows of the model's dimensions.
+    // Scratch for a batch of up to `capacity` tokens, rows of the model's dimensions. Raw buffers, not
+    // arrays: workers write disjoint rows of them at once, which Swift's exclusivity rules forbid for a
+    // class's array properties.
     private var capacity = 0
-    private var h: [Float] = [], x: [Float] = [], q: [Float] = [], att: [Float] = [], proj: [Float] = []
-    private var k: [Float] = [], v: [Float] = [], gate: [Float] = [], up: [Float] = []
-    private var acc: [Int32] = []
-    private var scores: [Float]
+    private var h = Buffer<Float>(), x = Buffer<Float>(), q = Buffer<Float>(), att = Buffer<Float>()
+    private var proj = Buffer<Float>(), k = Buffer<Float>(), v = Buffer<Float>()
+    private var gate = Buffer<Float>(), up = Buffer<Float>(), acc = Buffer<Int32>()
     /// cos, sin of the RoPE angle of each pair, for positions 0..<ropeFilled (filled as positions are reached).
     private var ropeTable: [Float] = []
     private var ropeFilled = 0
@@ -52,8 +54,12 @@ public final class ModelContext: @unchecked Sendable {
         self.nCtx = n
         self.logitsAll = logitsAll
         cache = try KVCache(layers: hp.blockCount, nCtx: n, kvDim: hp.kvDim, type: kvType)
-        scores = [Float](repeating: 0, count: n)
         reserve(1)
+    }
+
+    deinit {
+        for b in [h, x, q, att, proj, k, v, gate, up] { b.free() }
+        acc.free()
     }
 
     /// Grows the batch scratch to n tokens.
@@ -61,13 +67,14 @@ public final class ModelContext: @unchecked Sendable {
         guard n > capacity else { return }
         let hp = model.hparams
         let e = hp.embeddingLength, f = hp.feedForwardLength, kvd = hp.kvDim
-        h = [Float](repeating: 0, count: n * e)
-        x = h; q = h; att = h; proj = h
-        k = [Float](repeating: 0, count: n * kvd)
-        v = k
-        gate = [Float](repeating: 0, count: n * f)
-        up = gate
-        acc = [Int32](repeating: 0, count: n * max(e, f))
+        // The hidden state h is carried across batches only within forward(); its rows are rewritten.
+        for b in [h, x, q, att, proj] { b.free() }
+        for b in [k, v, gate, up] { b.free() }
+        acc.free()
+        h = Buffer(n * e); x = Buffer(n * e); q = Buffer(n * e); att = Buffer(n * e); proj = Buffer(n * e)
+        k = Buffer(n * kvd); v = Buffer(n * kvd)
+        gate = Buffer(n * f); up = Buffer(n * f)
+        acc = Buffer(n * max(e, f))
         capacity = n
     }
 
@@ -165,9 +172,7 @@ public final class ModelContext: @unchecked Sendable {
         let n = tokens.count
         let e = model.hparams.embeddingLength
         reserve(n)
-        h.withUnsafeMutableBufferPointer { hb in
-            for (r, t) in tokens.enumerated() { model.embedding.row(Int(t), into: hb.baseAddress! + r * e) }
-        }
+        for (r, t) in tokens.enumerated() { model.embedding.row(Int(t), into: h.p + r * e) }
         for l in model.layers.indices { try layer(l, n: n, pos0: pos0) }
     }
 
@@ -179,9 +184,9 @@ public final class ModelContext: @unchecked Sendable {
             throw BitternError.invalidArgument("runLayer: layer \(l), \(n) rows of \(input.count / max(n, 1)) values")
         }
         reserve(n)
-        for i in 0..<(n * e) { h[i] = input[i] }
+        for i in 0..<(n * e) { h.p[i] = input[i] }
         try layer(l, n: n, pos0: 0)
-        return Array(h[0..<(n * e)])
+        return Array(UnsafeBufferPointer(start: h.p, count: n * e))
     }
 
     /// One transformer block on the n rows of h (positions pos0...), in place.
@@ -190,123 +195,106 @@ public final class ModelContext: @unchecked Sendable {
         let L = model.layers[l]
         let e = hp.embeddingLength, ffn = hp.feedForwardLength, kvd = hp.kvDim
         let eps = hp.rmsEpsilon
+        let (h, x, q, k, v, att, proj, gate, up) = (h.p, x.p, q.p, k.p, v.p, att.p, proj.p, gate.p, up.p)
         // attention
-        rmsNormRows(h, L.attnNorm, eps, n: n, dim: e, into: &x)
+        rmsNormRows(h, L.attnNorm, eps, n: n, dim: e, into: x)
         let xa = try quantize(x, n: n, dim: e)
         defer { xa.deallocate() }
-        try bitLinear(L.q, xa, into: &q)
-        try bitLinear(L.k, xa, into: &k)
-        try bitLinear(L.v, xa, into: &v)
-        for r in 0..<n {
-            let pos = pos0 + r
-            q.withUnsafeMutableBufferPointer { rope($0.baseAddress! + r * e, heads: hp.headCount, pos: pos) }
-            k.withUnsafeMutableBufferPointer { rope($0.baseAddress! + r * kvd, heads: hp.headCountKV, pos: pos) }
-            k.withUnsafeBufferPointer { kb in
-                v.withUnsafeBufferPointer { vb in
-                    cache.store(layer: l, pos: pos, keys: kb.baseAddress! + r * kvd, values: vb.baseAddress! + r * kvd)
-                }
+        try bitLinear(L.q, xa, into: q)
+        try bitLinear(L.k, xa, into: k)
+        try bitLinear(L.v, xa, into: v)
+        fillRope(through: pos0 + n - 1)
+        ropeTable.withUnsafeBufferPointer { table in
+            let t = table.baseAddress!
+            forRows(n) { r in
+                let pos = pos0 + r
+                rope(q + r * e, heads: hp.headCount, pos: pos, table: t)
+                rope(k + r * kvd, heads: hp.headCountKV, pos: pos, table: t)
+                cache.store(layer: l, pos: pos, keys: k + r * kvd, values: v + r * kvd)
             }
         }
-        for r in 0..<n { attention(layer: l, row: r, pos: pos0 + r) }
+        attention(layer: l, n: n, pos0: pos0)
         // Llama-style files have no sub-norms: the attention output is quantized as it is.
-        if let w = L.attnSubNorm { rmsNormRows(att, w, eps, n: n, dim: e, into: &x) }
+        if let w = L.attnSubNorm { rmsNormRows(att, w, eps, n: n, dim: e, into: x) }
         let aa = try quantize(L.attnSubNorm == nil ? att : x, n: n, dim: e)
         defer { aa.deallocate() }
-        try bitLinear(L.o, aa, into: &proj)
-        for i in 0..<(n * e) { h[i] += proj[i] }
+        try bitLinear(L.o, aa, into: proj)
+        forRows(n) { r in btk_add_f32(h + r * e, proj + r * e, e) }
 
         // feed-forward
-        rmsNormRows(h, L.ffnNorm, eps, n: n, dim: e, into: &x)
+        rmsNormRows(h, L.ffnNorm, eps, n: n, dim: e, into: x)
         let xf = try quantize(x, n: n, dim: e)
         defer { xf.deallocate() }
-        try bitLinear(L.gate, xf, into: &gate)
-        try bitLinear(L.up, xf, into: &up)
-        switch hp.activation {
-        case .relu2:
-            for i in 0..<(n * ffn) {
-                let g = max(gate[i], 0)
-                gate[i] = (g * g) * up[i]
-            }
-        case .silu:
-            for i in 0..<(n * ffn) {
-                let g = gate[i]
-                gate[i] = (g / (1 + expf(-g))) * up[i]
-            }
+        try bitLinear(L.gate, xf, into: gate)
+        try bitLinear(L.up, xf, into: up)
+        let relu2 = hp.activation == .relu2
+        forRows(n) { r in
+            if relu2 { btk_relu2_mul(gate + r * ffn, up + r * ffn, ffn) } else { btk_silu_mul(gate + r * ffn, up + r * ffn, ffn) }
         }
-        if let w = L.ffnSubNorm { rmsNormRows(gate, w, eps, n: n, dim: ffn, into: &up) }
+        if let w = L.ffnSubNorm { rmsNormRows(gate, w, eps, n: n, dim: ffn, into: up) }
         let fd = try quantize(L.ffnSubNorm == nil ? gate : up, n: n, dim: ffn)
         defer { fd.deallocate() }
-        try bitLinear(L.down, fd, into: &proj)
-        for i in 0..<(n * e) { h[i] += proj[i] }
+        try bitLinear(L.down, fd, into: proj)
+        forRows(n) { r in btk_add_f32(h + r * e, proj + r * e, e) }
     }
 
     /// logits = head . (rmsnorm(h row) * output_norm)
     private func head(row r: Int, embd e: Int, into out: UnsafeMutablePointer<Float>) {
         let hp = model.hparams
-        h.withUnsafeBufferPointer { hb in
-            x.withUnsafeMutableBufferPointer { xb in
-                rmsNorm(hb.baseAddress! + r * e, model.outputNorm, hp.rmsEpsilon, dim: e, into: xb.baseAddress!)
-            }
-        }
+        model.outputNorm.withUnsafeBufferPointer { btk_rms_norm(h.p + r * e, $0.baseAddress!, e, hp.rmsEpsilon, x.p) }
         // Rows of the head split over the runtime's workers (it is the largest read of a token).
         let vocab = hp.vocabSize
         let outAddr = Int(bitPattern: out)
-        x.withUnsafeBufferPointer { y in
-            let yp = y.baseAddress!
-            let input = model.head.prepare(yp)
-            model.runtime.parallelFor(vocab, grain: 512) { b, end in
-                model.head.compute(yp, input, rows: b..<end, into: UnsafeMutablePointer<Float>(bitPattern: outAddr)! + b)
-            }
+        let yp = UnsafePointer(x.p)
+        let input = model.head.prepare(yp)
+        model.runtime.parallelFor(vocab, grain: 512) { b, end in
+            model.head.compute(yp, input, rows: b..<end, into: UnsafeMutablePointer<Float>(bitPattern: outAddr)! + b)
         }
     }
 
-    // MARK: - float helpers (plain Swift for now; C kernels later)
+    // MARK: - helpers
 
-    /// out = x / sqrt(mean(x^2) + eps) * w (sum of squares accumulated in Double), one row.
-    private func rmsNorm(_ x: UnsafePointer<Float>, _ w: [Float], _ eps: Float, dim n: Int, into out: UnsafeMutablePointer<Float>) {
-        var ss: Double = 0
-        for i in 0..<n { ss += Double(x[i]) * Double(x[i]) }
-        let inv = 1 / (Float(ss / Double(n)) + eps).squareRoot()
-        for i in 0..<n { out[i] = (x[i] * inv) * w[i] }
+    /// body(r) for rows 0..<n, over the runtime's workers when there is more than one row.
+    private func forRows(_ n: Int, _ body: (Int) -> Void) {
+        model.runtime.parallelFor(n) { b, e in for r in b..<e { body(r) } }
     }
 
-    private func rmsNormRows(_ x: [Float], _ w: [Float], _ eps: Float, n: Int, dim: Int, into out: inout [Float]) {
-        x.withUnsafeBufferPointer { xb in
-            out.withUnsafeMutableBufferPointer { ob in
-                for r in 0..<n { rmsNorm(xb.baseAddress! + r * dim, w, eps, dim: dim, into: ob.baseAddress! + r * dim) }
-            }
+    private func rmsNormRows(_ x: UnsafeMutablePointer<Float>, _ w: [Float], _ eps: Float, n: Int, dim: Int,
+                             into out: UnsafeMutablePointer<Float>) {
+        w.withUnsafeBufferPointer { wb in
+            let wp = wb.baseAddress!
+            forRows(n) { r in btk_rms_norm(x + r * dim, wp, dim, eps, out + r * dim) }
         }
     }
 
     /// Per-token int8 quantization of n rows (absmax, API.md), shared by every matrix that reads them.
-    private func quantize(_ x: [Float], n: Int, dim: Int) throws -> QuantizedActivations {
-        try x.withUnsafeBufferPointer { try QuantizedActivations(floats: $0.baseAddress!, n: n, cols: dim) }
+    private func quantize(_ x: UnsafeMutablePointer<Float>, n: Int, dim: Int) throws -> QuantizedActivations {
+        try QuantizedActivations(floats: x, n: n, cols: dim, runtime: model.runtime)
     }
 
     /// out = (T . q) * (alpha / s) [* .scale] per token: the exact int32 products (one GEMM over the
     /// batch), then one float rescale per row.
-    private func bitLinear(_ p: Projection, _ a: QuantizedActivations, into out: inout [Float]) throws {
+    private func bitLinear(_ p: Projection, _ a: QuantizedActivations, into out: UnsafeMutablePointer<Float>) throws {
         let rows = p.rows
-        try acc.withUnsafeMutableBufferPointer { try p.matrix.multiply(a, into: $0.baseAddress!) }
-        acc.withUnsafeBufferPointer { ab in
-            out.withUnsafeMutableBufferPointer { ob in
-                for r in 0..<a.n {
-                    btk_scale_row_i32(ab.baseAddress! + r * rows, rows, p.matrix.alpha / a.scales[r], ob.baseAddress! + r * rows)
-                }
+        let acc = acc.p
+        try p.matrix.multiply(a, into: acc)
+        let alpha = p.matrix.alpha, outputScale = p.outputScale
+        a.scales.withUnsafeBufferPointer { scales in
+            forRows(a.n) { r in
+                let y = out + r * rows
+                btk_scale_row_i32(acc + r * rows, rows, alpha / scales[r], y)
+                if outputScale != 1 { for i in 0..<rows { y[i] *= outputScale } }
             }
         }
-        if p.outputScale != 1 { for i in 0..<(a.n * rows) { out[i] *= p.outputScale } }
     }
 
-    /// RoPE on `heads` heads of head_dim at v, angle pos * base^(-2i/ropeDims) (computed in Double) for
-    /// pair i of the first ropeDims dimensions: (i, i + ropeDims/2) in NeoX style (2B4T, `bitnet`),
-    /// (2i, 2i + 1) in the normal style of llama.cpp's `llama` files.
-    private func rope(_ v: UnsafeMutablePointer<Float>, heads: Int, pos: Int) {
+    /// Fills the table of cos/sin of every (position, pair) up to position pos (q and k of every layer
+    /// share it), angle pos * base^(-2i/ropeDims) computed in Double. Before the rows run in parallel.
+    private func fillRope(through pos: Int) {
         let hp = model.hparams
-        let half = hp.ropeDims / 2, hd = hp.headDim
-        // cos/sin of every (position, pair) once per context (q and k of every layer share them).
+        let half = hp.ropeDims / 2
+        let base = Double(hp.ropeFreqBase)
         while ropeFilled <= pos {
-            let base = Double(hp.ropeFreqBase)
             for i in 0..<half {
                 let angle = Double(ropeFilled) * pow(base, -2.0 * Double(i) / Double(hp.ropeDims))
                 ropeTable.append(Float(cos(angle)))
@@ -314,10 +302,18 @@ public final class ModelContext: @unchecked Sendable {
             }
             ropeFilled += 1
         }
-        let row = pos * half * 2
+    }
+
+    /// RoPE on `heads` heads of head_dim at v with the table row of `pos` (fillRope first): pair i of the
+    /// first ropeDims dimensions is (i, i + ropeDims/2) in NeoX style (2B4T, `bitnet`), (2i, 2i + 1) in
+    /// the normal style of llama.cpp's `llama` files.
+    private func rope(_ v: UnsafeMutablePointer<Float>, heads: Int, pos: Int, table: UnsafePointer<Float>) {
+        let hp = model.hparams
+        let half = hp.ropeDims / 2, hd = hp.headDim
+        let row = table + pos * half * 2
         let (stride, offset) = hp.ropeNeoX ? (1, half) : (2, 1)
         for i in 0..<half {
-            let c = ropeTable[row + 2 * i], s = ropeTable[row + 2 * i + 1]
+            let c = row[2 * i], s = row[2 * i + 1]
             for hh in 0..<heads {
                 let p = v + hh * hd + i * stride
                 let x0 = p[0], x1 = p[offset]
@@ -327,23 +323,25 @@ public final class ModelContext: @unchecked Sendable {
         }
     }
 
-    /// Causal GQA attention of the batch's token `row` (position pos) over positions 0...pos into att.
-    private func attention(layer l: Int, row: Int, pos: Int) {
+    /// Causal GQA attention of the batch's n tokens (positions pos0...) over their prefixes into att,
+    /// one (token, head) pair per unit of work. Split over the workers when the pairs read enough of the
+    /// cache to repay the hand-off (a batch, or one token at a long position).
+    private func attention(layer l: Int, n: Int, pos0: Int) {
         let hp = model.hparams
-        let hd = hp.headDim, group = hp.headCount / hp.headCountKV
+        let heads = hp.headCount, hd = hp.headDim, group = hp.headCount / hp.headCountKV, e = hp.embeddingLength
         let scale = Float(1 / Double(hd).squareRoot())
         let f16: Int32 = cache.type == .f16 ? 1 : 0
-        q.withUnsafeBufferPointer { qb in
-            att.withUnsafeMutableBufferPointer { ob in
-                scores.withUnsafeMutableBufferPointer { sb in
-                    for hh in 0..<hp.headCount {
-                        let g = hh / group
-                        let offset = row * hp.embeddingLength + hh * hd
-                        btk_attend(cache.keys(layer: l, element: g * hd), cache.values(layer: l, element: g * hd), f16,
-                                   cache.kvDim, pos + 1, qb.baseAddress! + offset, hd, scale, sb.baseAddress!,
-                                   ob.baseAddress! + offset)
-                    }
-                }
+        let (q, att, cache) = (q.p, att.p, cache)
+        let positions = n * (pos0 + (n + 1) / 2) * heads
+        let parts = positions >= 8192 ? model.runtime.threads : 1
+        model.runtime.pool.parallelFor(n * heads, parts: parts) { b, end in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: pos0 + n)
+            defer { scores.deallocate() }
+            for unit in b..<end {
+                let r = unit / heads, hh = unit % heads, g = hh / group
+                let offset = r * e + hh * hd
+                btk_attend(cache.keys(layer: l, element: g * hd), cache.values(layer: l, element: g * hd), f16,
+                           cache.kvDim, pos0 + r + 1, q + offset, hd, scale, scores, att + offset)
             }
         }
     }

@@ -74,6 +74,14 @@ void btk_q6_activation_sums(const int8_t *xq, size_t cols, int32_t *sums);
    btk_q6_activation_sums: integer block products. */
 void btk_gemv_q6q8(const uint8_t *w, const float *scales, size_t rows, size_t cols, const int8_t *xq,
                    const float *xscales, const int32_t *xsums, float *y);
+/* Per-token float steps (float/elementwise.c). RMSNorm: out = x / sqrt(mean(x^2) + eps) * w, the sum of
+   squares in double; out may not alias x. */
+void btk_rms_norm(const float *x, const float *w, size_t n, float eps, float *out);
+/* gate[i] = relu(gate[i])^2 * up[i] (BitNet b1.58) / silu(gate[i]) * up[i] (SwiGLU) */
+void btk_relu2_mul(float *gate, const float *up, size_t n);
+void btk_silu_mul(float *gate, const float *up, size_t n);
+/* y += x */
+void btk_add_f32(float *y, const float *x, size_t n);
 /* One attention head: scores[t] = (k_t . q) * scale for t < n_pos, softmax, out = sum_t p_t v_t.
    keys/values point at position 0 of this head, consecutive positions pos_stride elements apart,
    F16 (uint16) when f16 != 0 else F32. scores holds n_pos floats of scratch. */
