@@ -46,7 +46,7 @@ let package = Package(
         // Benchmark-only C helpers for the CLI (memory bandwidth yardstick); not in the library.
         .target(name: "BitternBench", path: "Sources/BitternBench", cSettings: [.unsafeFlags(["-O2"])],
                 linkerSettings: [.linkedLibrary("dl")]),
-        .executableTarget(name: "bittern", dependencies: ["Bittern", "BitternBench", "BitternKernels"],
+        .executableTarget(name: "bittern", dependencies: ["Bittern", "BitternBench", "BitternKernels", "BitternSupport"],
                           path: "Sources/bittern"),
         .testTarget(name: "BitternTests", dependencies: ["Bittern", "BitternKernels", "BitternSupport"],
                     path: "Tests/BitternTests", exclude: ["Fixtures"]),

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include "include/bittern_support.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -179,3 +180,15 @@ void *bts_aligned_alloc(size_t alignment, size_t size) {
 }
 
 void bts_aligned_free(void *p) { free(p); }
+
+void *bts_alloc_streamed(size_t size) {
+    enum { HUGE_PAGE = 2u << 20 };
+    if (size < HUGE_PAGE) return bts_aligned_alloc(64, size);
+    void *p = bts_aligned_alloc(HUGE_PAGE, size);
+#ifdef MADV_HUGEPAGE
+    /* Before the first touch, so the kernel can back it with huge pages where THP is in "madvise" mode;
+       a hint only: it may refuse (THP off, fragmented memory) and the memory works the same. */
+    if (p) (void)madvise(p, size / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE);
+#endif
+    return p;
+}

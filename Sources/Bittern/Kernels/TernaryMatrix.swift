@@ -176,7 +176,7 @@ public final class TernaryMatrix: @unchecked Sendable {
                 return (p, true)
             }
         }
-        guard let p = bts_aligned_alloc(64, bytes) else {
+        guard let p = bts_alloc_streamed(bytes) else {
             throw BitternError.outOfMemory("cannot allocate \(bytes) bytes for a ternary matrix")
         }
         return (p, false)

@@ -121,8 +121,8 @@ typedef struct {
 
 AVX2_INLINE void prefetch_step(prefetch_stream *pf) {
     if (pf->next < pf->end) {
-        _mm_prefetch((const char *)pf->next, _MM_HINT_T0);
-        _mm_prefetch((const char *)pf->next + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)pf->next, _MM_HINT_T1);
+        _mm_prefetch((const char *)pf->next + 64, _MM_HINT_T1);
         pf->next += 128;
     }
 }

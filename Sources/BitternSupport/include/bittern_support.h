@@ -41,6 +41,10 @@ int bts_current_cpu(void);
 
 /* ---- aligned memory ---- */
 void *bts_aligned_alloc(size_t alignment, size_t size); /* NULL on failure or size 0 */
+/* Memory that kernels stream through once per token (packed weights, the head): 2 MB-aligned and marked
+   for transparent huge pages when it spans at least one, else 64-byte aligned. Freed with
+   bts_aligned_free; not yet touched. */
+void *bts_alloc_streamed(size_t size);
 void bts_aligned_free(void *p);
 
 /* Path of the executable or shared library that contains `address` (as the loader recorded it), or
