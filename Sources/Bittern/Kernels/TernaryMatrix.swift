@@ -208,77 +208,115 @@ public final class TernaryMatrix: @unchecked Sendable {
     /// use) is called by each worker, on its own thread, with the rows it is about to compute.
     public func multiply(_ a: QuantizedActivations, into y: UnsafeMutablePointer<Int32>,
                          trace: ((WorkItem) -> Void)? = nil) throws {
-        guard a.cols == cols else {
-            throw BitternError.invalidArgument("activations have \(a.cols) columns, the matrix has \(cols)")
+        try TernaryMatrix.multiply([Product(self, a, y)], trace: trace)
+    }
+
+    /// One product of a batch that `multiply(_:)` runs as one job.
+    public struct Product {
+        public let matrix: TernaryMatrix
+        public let input: QuantizedActivations
+        public let output: UnsafeMutablePointer<Int32>
+        public init(_ matrix: TernaryMatrix, _ input: QuantizedActivations, _ output: UnsafeMutablePointer<Int32>) {
+            self.matrix = matrix
+            self.input = input
+            self.output = output
         }
+    }
+
+    /// Several products of matrices of one runtime (q, k and v of a layer; gate and up) as a single job
+    /// for the workers: each computes its share of every product in turn, and the caller waits once, not
+    /// after each matrix, so one worker's slack on one matrix is taken up by the next.
+    public static func multiply(_ products: [Product], trace: ((WorkItem) -> Void)? = nil) throws {
+        guard let runtime = products.first?.matrix.runtime else { return }
+        for p in products {
+            guard p.input.cols == p.matrix.cols else {
+                throw BitternError.invalidArgument("activations have \(p.input.cols) columns, the matrix has \(p.matrix.cols)")
+            }
+            guard p.matrix.runtime === runtime else {
+                throw BitternError.invalidArgument("the products of one job must use one runtime")
+            }
+        }
+        let scratch = products.map { $0.matrix.prepareScratch($0.input) }
+        defer { scratch.forEach { $0?.deallocate() } }
+        let local = products.map { $0.matrix.localSlice() }
+        let jobs = products.indices.map { i in
+            (products[i], UnsafeRawPointer(scratch[i]?.baseAddress), local[i])
+        }
+        // When no other worker has a share of anything, the caller computes it all without a hand-off.
+        let alone = (1..<runtime.threads).allSatisfy { w in
+            jobs.allSatisfy { $0.0.matrix.share(worker: w, n: $0.0.input.n, local: $0.2) == nil }
+        }
+        let work: (Int) -> Void = { w in
+            for (p, scratch, local) in jobs {
+                guard let s = p.matrix.share(worker: w, n: p.input.n, local: local) else { continue }
+                p.matrix.compute(slice: s.slice, rows: s.begin..<s.end, worker: w, p.input, into: p.output,
+                                 scratch: scratch, trace: trace)
+            }
+        }
+        if alone { work(0) } else { runtime.pool.run(work) }
+    }
+
+    /// The backend's per-product scratch (the sparse backend's prepared activations), or nil.
+    private func prepareScratch(_ a: QuantizedActivations) -> UnsafeMutableRawBufferPointer? {
         let d = backend.descriptor.pointee
-        var scratch: UnsafeMutableRawBufferPointer?
-        if let sizeFn = d.scratch_size {
-            let bytes = sizeFn(cols, a.n)
-            if bytes > 0 {
-                let s = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes, alignment: 64)
-                d.prepare?(a.row(0), a.stride, a.n, cols, s.baseAddress)
-                scratch = s
-            }
-        }
-        defer { scratch?.deallocate() }
-        let scratchPtr = UnsafeRawPointer(scratch?.baseAddress)
-        let (rows, cols, n) = (self.rows, self.cols, a.n)
-        // Rows [b, e) of slice si (relative to the slice) into y, by worker w.
-        func compute(_ si: Int, _ b: Int, _ e: Int, worker w: Int) {
-            let s = slices[si]
-            trace?(WorkItem(worker: w, slice: si, rows: (s.rowBegin + b)..<(s.rowBegin + e)))
-            let out = y + s.rowBegin + b
-            if n == 1 {
-                d.gemv(s.buffer, s.rows, cols, b, e, a.row(0), a.sums[0], out, scratchPtr)
-            } else {
-                a.sums.withUnsafeBufferPointer { sums in
-                    d.gemm(s.buffer, s.rows, cols, b, e, a.row(0), a.stride, sums.baseAddress, n, out, rows, scratchPtr)
-                }
-            }
-        }
-        // Split rows across workers only when each gets enough work to repay the hand-off.
-        func parts(_ sliceRows: Int, _ workers: Int) -> Int { max(1, min(workers, sliceRows * cols * n / (1 << 18))) }
-        func range(_ i: Int, of parts: Int, _ count: Int) -> (Int, Int) {
-            let grain = 16
-            let units = (count + grain - 1) / grain
-            let b = units * i / parts * grain
-            let e = i + 1 == parts ? count : units * (i + 1) / parts * grain
-            return (min(b, count), min(e, count))
-        }
-        if runtime.numaPolicy == "partition" {
-            // Each node's workers compute only the rows of their node's slice.
-            let plan = runtime.plan
-            let groupSlice = sliceOfGroup
-            let groupParts = plan.groups.indices.map { g in groupSlice[g].map { parts(slices[$0].rows, plan.groups[g].workers.count) } ?? 0 }
-            // One slice for one worker: the caller (worker 0) computes it, if its group owns that slice.
-            if slices.count == 1, let g = slices[0].group, g == plan.group(ofWorker: 0), groupParts[g] == 1 {
-                compute(0, 0, slices[0].rows, worker: 0)
-                return
-            }
-            runtime.pool.run { w in
-                let g = plan.group(ofWorker: w)
-                guard let si = groupSlice[g] else { return }
-                let local = w - plan.groups[g].workers.lowerBound
-                guard local < groupParts[g] else { return }
-                let (b, e) = range(local, of: groupParts[g], slices[si].rows)
-                if b < e { compute(si, b, e, worker: w) }
-            }
-            return
-        }
-        // One slice (or the caller's node's replica) computed by all workers.
-        var si = 0
+        guard let sizeFn = d.scratch_size else { return nil }
+        let bytes = sizeFn(cols, a.n)
+        guard bytes > 0 else { return nil }
+        let s = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes, alignment: 64)
+        d.prepare?(a.row(0), a.stride, a.n, cols, s.baseAddress)
+        return s
+    }
+
+    /// The slice every worker reads when the matrix is not partitioned: the caller's node's replica
+    /// when there is one, else the only slice.
+    private func localSlice() -> Int {
         if slices.count > 1, runtime.bindsMemory, let node = NodeMemory.currentNode(),
            let local = slices.firstIndex(where: { $0.node == node }) {
-            si = local
+            return local
         }
-        let sliceRows = slices[si].rows
-        let p = parts(sliceRows, runtime.threads)
-        if p <= 1 { compute(si, 0, sliceRows, worker: 0); return }
-        runtime.pool.run { w in
-            guard w < p else { return }
-            let (b, e) = range(w, of: p, sliceRows)
-            if b < e { compute(si, b, e, worker: w) }
+        return 0
+    }
+
+    /// Worker w's share of a product over n tokens: rows [begin, end) of slice `slice` (relative to the
+    /// slice), or nil. Partitioned: each node's workers split their node's slice. Otherwise all workers
+    /// split slice `local`. Rows are split only when each part repays the hand-off, on multiples of 16.
+    private func share(worker w: Int, n: Int, local: Int) -> (slice: Int, begin: Int, end: Int)? {
+        func parts(_ sliceRows: Int, _ workers: Int) -> Int { max(1, min(workers, sliceRows * cols * n / (1 << 18))) }
+        func range(_ i: Int, of parts: Int, _ count: Int) -> (Int, Int)? {
+            let grain = 16
+            let units = (count + grain - 1) / grain
+            let b = min(units * i / parts * grain, count)
+            let e = min(i + 1 == parts ? count : units * (i + 1) / parts * grain, count)
+            return b < e ? (b, e) : nil
+        }
+        var si = local, index = w, workers = runtime.threads
+        if runtime.numaPolicy == "partition" {
+            let plan = runtime.plan
+            let g = plan.group(ofWorker: w)
+            guard let owned = sliceOfGroup[g] else { return nil }
+            si = owned
+            index = w - plan.groups[g].workers.lowerBound
+            workers = plan.groups[g].workers.count
+        }
+        let p = parts(slices[si].rows, workers)
+        guard index < p, let (b, e) = range(index, of: p, slices[si].rows) else { return nil }
+        return (si, b, e)
+    }
+
+    /// Rows [rows) (relative to slice si) of the product into y, by worker w.
+    private func compute(slice si: Int, rows r: Range<Int>, worker w: Int, _ a: QuantizedActivations,
+                         into y: UnsafeMutablePointer<Int32>, scratch: UnsafeRawPointer?, trace: ((WorkItem) -> Void)?) {
+        let d = backend.descriptor.pointee
+        let s = slices[si]
+        trace?(WorkItem(worker: w, slice: si, rows: (s.rowBegin + r.lowerBound)..<(s.rowBegin + r.upperBound)))
+        let out = y + s.rowBegin + r.lowerBound
+        if a.n == 1 {
+            d.gemv(s.buffer, s.rows, cols, r.lowerBound, r.upperBound, a.row(0), a.sums[0], out, scratch)
+        } else {
+            a.sums.withUnsafeBufferPointer { sums in
+                d.gemm(s.buffer, s.rows, cols, r.lowerBound, r.upperBound, a.row(0), a.stride, sums.baseAddress, a.n,
+                       out, rows, scratch)
+            }
         }
     }
 

@@ -74,7 +74,7 @@ public final class ModelContext: @unchecked Sendable {
         h = Buffer(n * e); x = Buffer(n * e); q = Buffer(n * e); att = Buffer(n * e); proj = Buffer(n * e)
         k = Buffer(n * kvd); v = Buffer(n * kvd)
         gate = Buffer(n * f); up = Buffer(n * f)
-        acc = Buffer(n * max(e, f))
+        acc = Buffer(n * max(e + 2 * kvd, 2 * f)) // q, k and v (or gate and up) side by side
         capacity = n
     }
 
@@ -200,9 +200,7 @@ public final class ModelContext: @unchecked Sendable {
         rmsNormRows(h, L.attnNorm, eps, n: n, dim: e, into: x)
         let xa = try quantize(x, n: n, dim: e)
         defer { xa.deallocate() }
-        try bitLinear(L.q, xa, into: q)
-        try bitLinear(L.k, xa, into: k)
-        try bitLinear(L.v, xa, into: v)
+        try bitLinear([(L.q, q), (L.k, k), (L.v, v)], xa)
         fillRope(through: pos0 + n - 1)
         ropeTable.withUnsafeBufferPointer { table in
             let t = table.baseAddress!
@@ -218,15 +216,14 @@ public final class ModelContext: @unchecked Sendable {
         if let w = L.attnSubNorm { rmsNormRows(att, w, eps, n: n, dim: e, into: x) }
         let aa = try quantize(L.attnSubNorm == nil ? att : x, n: n, dim: e)
         defer { aa.deallocate() }
-        try bitLinear(L.o, aa, into: proj)
+        try bitLinear([(L.o, proj)], aa)
         forRows(n) { r in btk_add_f32(h + r * e, proj + r * e, e) }
 
         // feed-forward
         rmsNormRows(h, L.ffnNorm, eps, n: n, dim: e, into: x)
         let xf = try quantize(x, n: n, dim: e)
         defer { xf.deallocate() }
-        try bitLinear(L.gate, xf, into: gate)
-        try bitLinear(L.up, xf, into: up)
+        try bitLinear([(L.gate, gate), (L.up, up)], xf)
         let relu2 = hp.activation == .relu2
         forRows(n) { r in
             if relu2 { btk_relu2_mul(gate + r * ffn, up + r * ffn, ffn) } else { btk_silu_mul(gate + r * ffn, up + r * ffn, ffn) }
@@ -234,7 +231,7 @@ public final class ModelContext: @unchecked Sendable {
         if let w = L.ffnSubNorm { rmsNormRows(gate, w, eps, n: n, dim: ffn, into: up) }
         let fd = try quantize(L.ffnSubNorm == nil ? gate : up, n: n, dim: ffn)
         defer { fd.deallocate() }
-        try bitLinear(L.down, fd, into: proj)
+        try bitLinear([(L.down, proj)], fd)
         forRows(n) { r in btk_add_f32(h + r * e, proj + r * e, e) }
     }
 
@@ -272,18 +269,27 @@ public final class ModelContext: @unchecked Sendable {
         try QuantizedActivations(floats: x, n: n, cols: dim, runtime: model.runtime)
     }
 
-    /// out = (T . q) * (alpha / s) [* .scale] per token: the exact int32 products (one GEMM over the
-    /// batch), then one float rescale per row.
-    private func bitLinear(_ p: Projection, _ a: QuantizedActivations, into out: UnsafeMutablePointer<Float>) throws {
-        let rows = p.rows
+    /// out = (T . q) * (alpha / s) [* .scale] per token for each (projection, out) reading the same
+    /// activations: the exact int32 products (one GEMM over the batch per matrix, all matrices in one job
+    /// for the workers), then one float rescale per row.
+    private func bitLinear(_ projections: [(Projection, UnsafeMutablePointer<Float>)], _ a: QuantizedActivations) throws {
+        var offsets: [Int] = []
+        var offset = 0
+        for (p, _) in projections {
+            offsets.append(offset)
+            offset += a.n * p.rows
+        }
         let acc = acc.p
-        try p.matrix.multiply(a, into: acc)
-        let alpha = p.matrix.alpha, outputScale = p.outputScale
+        try TernaryMatrix.multiply(projections.indices.map { TernaryMatrix.Product(projections[$0].0.matrix, a, acc + offsets[$0]) })
         a.scales.withUnsafeBufferPointer { scales in
-            forRows(a.n) { r in
-                let y = out + r * rows
-                btk_scale_row_i32(acc + r * rows, rows, alpha / scales[r], y)
-                if outputScale != 1 { for i in 0..<rows { y[i] *= outputScale } }
+            for (i, (p, out)) in projections.enumerated() {
+                let rows = p.rows, alpha = p.matrix.alpha, outputScale = p.outputScale
+                let products = acc + offsets[i]
+                forRows(a.n) { r in
+                    let y = out + r * rows
+                    btk_scale_row_i32(products + r * rows, rows, alpha / scales[r], y)
+                    if outputScale != 1 { for j in 0..<rows { y[j] *= outputScale } }
+                }
             }
         }
     }
