@@ -211,15 +211,21 @@ public final class TernaryMatrix: @unchecked Sendable {
         try TernaryMatrix.multiply([Product(self, a, y)], trace: trace)
     }
 
-    /// One product of a batch that `multiply(_:)` runs as one job.
+    /// One product of a batch that `multiply(_:)` runs as one job. With `rescaled`, each worker also
+    /// writes its rows as floats right after computing them: floats[k][i] = Float(y[k][i]) * factors[k]
+    /// (then * outputScale when that is not 1), while they are still in its cache and without another
+    /// hand-off.
     public struct Product {
         public let matrix: TernaryMatrix
         public let input: QuantizedActivations
         public let output: UnsafeMutablePointer<Int32>
-        public init(_ matrix: TernaryMatrix, _ input: QuantizedActivations, _ output: UnsafeMutablePointer<Int32>) {
+        public let rescaled: (floats: UnsafeMutablePointer<Float>, factors: UnsafePointer<Float>, outputScale: Float)?
+        public init(_ matrix: TernaryMatrix, _ input: QuantizedActivations, _ output: UnsafeMutablePointer<Int32>,
+                    rescaled: (floats: UnsafeMutablePointer<Float>, factors: UnsafePointer<Float>, outputScale: Float)? = nil) {
             self.matrix = matrix
             self.input = input
             self.output = output
+            self.rescaled = rescaled
         }
     }
 
@@ -251,6 +257,14 @@ public final class TernaryMatrix: @unchecked Sendable {
                 guard let s = p.matrix.share(worker: w, n: p.input.n, local: local) else { continue }
                 p.matrix.compute(slice: s.slice, rows: s.begin..<s.end, worker: w, p.input, into: p.output,
                                  scratch: scratch, trace: trace)
+                if let f = p.rescaled {
+                    let first = p.matrix.slices[s.slice].rowBegin + s.begin, count = s.end - s.begin, rows = p.matrix.rows
+                    for k in 0..<p.input.n {
+                        let y = f.floats + k * rows + first
+                        btk_scale_row_i32(p.output + k * rows + first, count, f.factors[k], y)
+                        if f.outputScale != 1 { for i in 0..<count { y[i] *= f.outputScale } }
+                    }
+                }
             }
         }
         if alone { work(0) } else { runtime.pool.run(work) }

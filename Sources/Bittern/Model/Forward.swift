@@ -270,28 +270,21 @@ public final class ModelContext: @unchecked Sendable {
     }
 
     /// out = (T . q) * (alpha / s) [* .scale] per token for each (projection, out) reading the same
-    /// activations: the exact int32 products (one GEMM over the batch per matrix, all matrices in one job
-    /// for the workers), then one float rescale per row.
+    /// activations: the exact int32 products (one GEMM over the batch per matrix), each row rescaled by
+    /// the worker that computed it; all matrices in one job for the workers.
     private func bitLinear(_ projections: [(Projection, UnsafeMutablePointer<Float>)], _ a: QuantizedActivations) throws {
-        var offsets: [Int] = []
+        let n = a.n
+        let factors = UnsafeMutablePointer<Float>.allocate(capacity: projections.count * n)
+        defer { factors.deallocate() }
+        var products: [TernaryMatrix.Product] = []
         var offset = 0
-        for (p, _) in projections {
-            offsets.append(offset)
-            offset += a.n * p.rows
+        for (i, (p, out)) in projections.enumerated() {
+            let f = factors + i * n
+            for k in 0..<n { f[k] = p.matrix.alpha / a.scales[k] }
+            products.append(TernaryMatrix.Product(p.matrix, a, acc.p + offset, rescaled: (out, UnsafePointer(f), p.outputScale)))
+            offset += n * p.rows
         }
-        let acc = acc.p
-        try TernaryMatrix.multiply(projections.indices.map { TernaryMatrix.Product(projections[$0].0.matrix, a, acc + offsets[$0]) })
-        a.scales.withUnsafeBufferPointer { scales in
-            for (i, (p, out)) in projections.enumerated() {
-                let rows = p.rows, alpha = p.matrix.alpha, outputScale = p.outputScale
-                let products = acc + offsets[i]
-                forRows(a.n) { r in
-                    let y = out + r * rows
-                    btk_scale_row_i32(products + r * rows, rows, alpha / scales[r], y)
-                    if outputScale != 1 { for j in 0..<rows { y[j] *= outputScale } }
-                }
-            }
-        }
+        try TernaryMatrix.multiply(products)
     }
 
     /// Fills the table of cos/sin of every (position, pair) up to position pos (q and k of every layer
