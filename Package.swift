@@ -26,7 +26,7 @@ let package = Package(
         // C11 kernels: no Swift, no threads, no allocation. ISA-specific code uses target attributes,
         // never global -m flags, so the probe in cpu_features.c runs on any CPU.
         .target(name: "BitternKernels", path: "Sources/BitternKernels",
-                cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=off", "-Wall", "-Wextra"])]),
+                cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off", "-Wall", "-Wextra"])]),
         // C support for the Swift core: thread-local error, worker pool, public C types.
         .target(name: "BitternSupport", path: "Sources/BitternSupport",
                 cSettings: [.unsafeFlags(["-O2", "-Wall", "-Wextra"])],

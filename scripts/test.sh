@@ -33,7 +33,8 @@ cc -O1 -g -std=c11 -D_GNU_SOURCE -fsanitize=address,undefined -fno-sanitize-reco
     -o build/tests/kernel_conformance_asan Tests/c/kernel_conformance.c "${kernels[@]}"
 build/tests/kernel_conformance_asan
 echo "== float kernels (head in F32/F16/Q8/Q6, F16, attention): fast paths vs portable C vs references, native and under ASan+UBSan"
-floats=(Sources/BitternKernels/float/dense.c Sources/BitternKernels/float/q6.c Sources/BitternKernels/cpu_features.c)
+floats=(Sources/BitternKernels/float/dense.c Sources/BitternKernels/float/q6.c Sources/BitternKernels/float/elementwise.c
+        Sources/BitternKernels/float/absmean.c Sources/BitternKernels/cpu_features.c)
 cc -O2 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -o build/tests/float_kernels Tests/c/float_kernels.c "${floats[@]}" -lm
 build/tests/float_kernels
 cc -O1 -g -std=c11 -D_GNU_SOURCE -fsanitize=address,undefined -fno-sanitize-recover=all \

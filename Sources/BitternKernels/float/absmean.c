@@ -1,10 +1,26 @@
 /* Weight-side helpers for absmean ternarization (API.md fixes the procedure bit for bit). */
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 #include "../include/bittern_kernels.h"
 
 size_t btk_first_nonfinite(const float *w, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(w[i])) return i + 1;
+    /* Checked on every activation the forward pass quantizes, so the common case (all finite) is a
+       branch-free pass over the exponent bits in blocks the compiler vectorizes; only a block holding a
+       NaN or an infinity is searched for its first one. */
+    enum { BLOCK = 256 };
+    for (size_t b = 0; b < n; b += BLOCK) {
+        size_t end = n - b < BLOCK ? n : b + BLOCK;
+        uint32_t bad = 0;
+        for (size_t i = b; i < end; i++) {
+            uint32_t bits;
+            memcpy(&bits, &w[i], sizeof bits);
+            bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+        }
+        if (bad)
+            for (size_t i = b; i < end; i++)
+                if (!isfinite(w[i])) return i + 1;
+    }
     return 0;
 }
 

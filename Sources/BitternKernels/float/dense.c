@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 #include "../include/bittern_kernels.h"
+#include "exp_approx.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -338,11 +339,9 @@ void btk_attend(const void *keys, const void *values, int f16, size_t pos_stride
         scores[t] = s;
         if (s > m) m = s;
     }
+    for (size_t t = 0; t < n_pos; t++) scores[t] = btk_exp_approx(scores[t] - m); /* vectorized */
     float sum = 0;
-    for (size_t t = 0; t < n_pos; t++) {
-        scores[t] = expf(scores[t] - m);
-        sum += scores[t];
-    }
+    for (size_t t = 0; t < n_pos; t++) sum += scores[t];
     float inv = 1.0f / sum;
     memset(out, 0, hd * sizeof(float));
     for (size_t t = 0; t < n_pos; t++) {

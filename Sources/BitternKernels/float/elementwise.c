@@ -3,6 +3,7 @@
    floats per token, read once; they only have to stay off the critical path of the matrix products). */
 #include <math.h>
 #include "../include/bittern_kernels.h"
+#include "exp_approx.h"
 
 void btk_rms_norm(const float *x, const float *w, size_t n, float eps, float *out) {
     /* The sum of squares in double, in four independent lanes: 2B4T's hidden states reach 1e3-1e4, whose
@@ -31,7 +32,7 @@ void btk_relu2_mul(float *gate, const float *up, size_t n) {
 void btk_silu_mul(float *gate, const float *up, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
-        gate[i] = (g / (1.0f + expf(-g))) * up[i];
+        gate[i] = (g / (1.0f + btk_exp_approx(-g))) * up[i];
     }
 }
 
