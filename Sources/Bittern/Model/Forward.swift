@@ -32,7 +32,7 @@ public final class ModelContext: @unchecked Sendable {
     public private(set) var logitsCount = 0
 
     /// Tokens per forward batch (bounds the scratch: maxBatch x n_ff floats and int32s).
-    public static let maxBatch = 64
+    public static let maxBatch = 128
 
     // Scratch for a batch of up to `capacity` tokens, rows of the model's dimensions. Raw buffers, not
     // arrays: workers write disjoint rows of them at once, which Swift's exclusivity rules forbid for a

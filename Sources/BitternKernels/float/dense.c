@@ -241,20 +241,28 @@ static float dot_q8q8(const int8_t *w, const float *ws, const int8_t *x, const f
 #if defined(__x86_64__)
 /* vpmaddubsw needs an unsigned operand: |w| times x with w's sign (llama.cpp's trick; w is in
    [-127, 127], so |w| fits and the int16 pair sums stay below 2 * 127 * 128). */
+FAST_INLINE __m256 q8q8_block(const int8_t *w, const int8_t *x, float scale, __m256 acc) {
+    __m256i wv = _mm256_loadu_si256((const __m256i *)w), xv = _mm256_loadu_si256((const __m256i *)x);
+    __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+    __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+    return _mm256_fmadd_ps(p, _mm256_set1_ps(scale), acc);
+}
+
 FAST_FN float dot_q8q8_fast(const int8_t *w, const float *ws, const int8_t *x, const float *xs, size_t n) {
-    __m256 total = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
+    /* Two accumulators, blocks alternating: one chain of FMAs would make each block wait for the last. */
+    __m256 t0 = _mm256_setzero_ps(), t1 = _mm256_setzero_ps();
     size_t b = 0;
-    for (; (b + 1) * 32 <= n; b++) {
+    for (; (b + 2) * 32 <= n; b += 2) {
         /* The head is streamed from DRAM once per token: fetch ahead (the next rows, for short rows). */
         _mm_prefetch((const char *)(w + b * 32) + 1536, _MM_HINT_T0);
-        __m256i wv = _mm256_loadu_si256((const __m256i *)(w + b * 32));
-        __m256i xv = _mm256_loadu_si256((const __m256i *)(x + b * 32));
-        __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
-        __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-        total = _mm256_fmadd_ps(p, _mm256_set1_ps(ws[b] * xs[b]), total);
+        t0 = q8q8_block(w + b * 32, x + b * 32, ws[b] * xs[b], t0);
+        t1 = q8q8_block(w + b * 32 + 32, x + b * 32 + 32, ws[b + 1] * xs[b + 1], t1);
     }
-    float r = hsum(total);
+    if ((b + 1) * 32 <= n) {
+        t0 = q8q8_block(w + b * 32, x + b * 32, ws[b] * xs[b], t0);
+        b++;
+    }
+    float r = hsum(_mm256_add_ps(t0, t1));
     if (b * 32 < n) r += dot_q8q8(w + b * 32, ws + b, x + b * 32, xs + b, n - b * 32);
     return r;
 }
