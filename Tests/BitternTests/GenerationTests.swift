@@ -314,7 +314,7 @@ final class Locked<T>: @unchecked Sendable {
     @Test func batchEqualsTokenByToken() throws {
         let model = DemoModel.shared
         let tok = try #require(model.tokenizer)
-        let text = String(repeating: "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. ", count: 4)
+        let text = String(repeating: "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. ", count: 8)
         let ids = Array(tok.encode(text).prefix(ModelContext.maxBatch + 17))   // more than one batch
         #expect(ids.count > ModelContext.maxBatch)
         let batched = try model.makeContext(nCtx: 256, logitsAll: true)
