@@ -5,7 +5,8 @@
        random floats and the edge cases (ties, subnormals, overflow); fast == portable bit for bit.
      - gemv f32/f16/q8 on odd shapes: fast and portable agree to 1e-5 relative; q8 is within its
        quantization bound of the exact product.
-     - attention of one head, F32 and F16 cache: fast and portable agree with a double reference.
+     - attention of one head, F32 and F16 cache: fast and portable agree with a double reference; a GQA
+       group in one call equals one call per head bit for bit.
      - the per-token steps (float/elementwise.c): RMSNorm, ReLU^2 and SiLU gating and the residual add
        against double references; the vectorizable e^x within 4 ulp of libm's over its whole range; the
        scan for NaN/Inf finds the first one wherever it is.
@@ -173,7 +174,7 @@ static void check_attention(void) {
         for (int portable = 0; portable < 2; portable++) {
             btk_float_force_portable(portable);
             btk_attend(f16 ? (const void *)(kh + 64) : (const void *)(k + 64), f16 ? (const void *)(vh + 64) : (const void *)(v + 64),
-                       f16, stride, n_pos, qv, hd, scale, scores, out[f16][portable]);
+                       f16, stride, n_pos, qv, 1, hd, scale, scores, out[f16][portable]);
             double worst = 0;
             for (size_t i = 0; i < hd; i++) worst = fmax(worst, fabs(out[f16][portable][i] - ref[i]));
             CHECK(worst < 1e-5, "attend f16=%d portable=%d: max error %g", f16, portable, worst);
@@ -322,6 +323,35 @@ static void check_elementwise(void) {
     }
 }
 
+/* A GQA group in one call: bit for bit what one call per head gives, F32 and F16, fast and portable,
+   with head dims that fit the row buffer and one (320) that does not. */
+static void check_attention_group(void) {
+    static const size_t dims[] = {64, 128, 320};
+    for (size_t di = 0; di < 3; di++) {
+        size_t hd = dims[di], heads = 4, n_pos = 29, stride = 2 * hd;
+        float *k = malloc(4 * n_pos * stride), *v = malloc(4 * n_pos * stride), *q = malloc(4 * heads * hd);
+        float *scores = malloc(4 * heads * n_pos), *one = malloc(4 * heads * hd), *all = malloc(4 * heads * hd);
+        uint16_t *kh = malloc(2 * n_pos * stride), *vh = malloc(2 * n_pos * stride);
+        for (size_t i = 0; i < n_pos * stride; i++) { k[i] = unit() * 3; v[i] = unit(); }
+        for (size_t i = 0; i < heads * hd; i++) q[i] = unit();
+        btk_f32_to_f16(k, kh, n_pos * stride);
+        btk_f32_to_f16(v, vh, n_pos * stride);
+        for (int f16 = 0; f16 < 2; f16++)
+            for (int portable = 0; portable < 2; portable++) {
+                btk_float_force_portable(portable);
+                const void *kk = f16 ? (const void *)(kh + hd) : (const void *)(k + hd);
+                const void *vv = f16 ? (const void *)(vh + hd) : (const void *)(v + hd);
+                for (size_t h = 0; h < heads; h++)
+                    btk_attend(kk, vv, f16, stride, n_pos, q + h * hd, 1, hd, 0.125f, scores, one + h * hd);
+                btk_attend(kk, vv, f16, stride, n_pos, q, heads, hd, 0.125f, scores, all);
+                CHECK(memcmp(one, all, 4 * heads * hd) == 0, "attend group hd=%zu f16=%d portable=%d differs from per head",
+                      hd, f16, portable);
+            }
+        btk_float_force_portable(0);
+        free(k); free(v); free(q); free(scores); free(one); free(all); free(kh); free(vh);
+    }
+}
+
 int main(void) {
     check_nonfinite();
     check_q6();
@@ -331,6 +361,7 @@ int main(void) {
     check_attention();
     check_exp();
     check_elementwise();
+    check_attention_group();
     printf("float-kernels: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

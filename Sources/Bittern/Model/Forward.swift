@@ -323,24 +323,25 @@ public final class ModelContext: @unchecked Sendable {
     }
 
     /// Causal GQA attention of the batch's n tokens (positions pos0...) over their prefixes into att,
-    /// one (token, head) pair per unit of work. Split over the workers when the pairs read enough of the
-    /// cache to repay the hand-off (a batch, or one token at a long position).
+    /// one (token, KV head) pair per unit of work: the query heads of a group read that KV head's cache
+    /// rows once. Split over the workers when the units read enough of the cache to repay the hand-off
+    /// (a batch, or one token at a long position).
     private func attention(layer l: Int, n: Int, pos0: Int) {
         let hp = model.hparams
-        let heads = hp.headCount, hd = hp.headDim, group = hp.headCount / hp.headCountKV, e = hp.embeddingLength
+        let kvHeads = hp.headCountKV, hd = hp.headDim, group = hp.headCount / hp.headCountKV, e = hp.embeddingLength
         let scale = Float(1 / Double(hd).squareRoot())
         let f16: Int32 = cache.type == .f16 ? 1 : 0
         let (q, att, cache) = (q.p, att.p, cache)
-        let positions = n * (pos0 + (n + 1) / 2) * heads
-        let parts = positions >= 8192 ? model.runtime.threads : 1
-        model.runtime.pool.parallelFor(n * heads, parts: parts) { b, end in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: pos0 + n)
+        let positions = n * (pos0 + (n + 1) / 2) * kvHeads
+        let parts = positions >= 2048 ? model.runtime.threads : 1
+        model.runtime.pool.parallelFor(n * kvHeads, parts: parts) { b, end in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * (pos0 + n))
             defer { scores.deallocate() }
             for unit in b..<end {
-                let r = unit / heads, hh = unit % heads, g = hh / group
-                let offset = r * e + hh * hd
+                let r = unit / kvHeads, g = unit % kvHeads
+                let offset = r * e + g * group * hd
                 btk_attend(cache.keys(layer: l, element: g * hd), cache.values(layer: l, element: g * hd), f16,
-                           cache.kvDim, pos0 + r + 1, q + offset, hd, scale, scores, att + offset)
+                           cache.kvDim, pos0 + r + 1, q + offset, group, hd, scale, scores, att + offset)
             }
         }
     }

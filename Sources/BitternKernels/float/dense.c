@@ -323,50 +323,78 @@ FAST_FN void axpy_f16_fast(float p, const uint16_t *v, float *out, size_t n) {
 
 /* ---- attention of one head over the cache ---- */
 
+static float dot_any(const float *a, const float *b, size_t n) {
+#if defined(__x86_64__)
+    if (use_fast()) return dot_f32_fast(a, b, n);
+#endif
+    return dot_f32(a, b, n);
+}
+
+static void axpy_any(float p, const float *v, float *out, size_t n) {
+#if defined(__x86_64__)
+    if (use_fast()) { axpy_f32_fast(p, v, out, n); return; }
+#endif
+    for (size_t d = 0; d < n; d++) out[d] += p * v[d];
+}
+
+/* Position t's row (keys or values) as floats: the cache's own row for F32, else converted into buf. */
+static const float *cache_row(const void *base, int f16, size_t pos_stride, size_t t, size_t hd, float *buf) {
+    if (!f16) return (const float *)base + t * pos_stride;
+    btk_f16_to_f32((const uint16_t *)base + t * pos_stride, buf, hd);
+    return buf;
+}
+
 void btk_attend(const void *keys, const void *values, int f16, size_t pos_stride, size_t n_pos,
-                const float *q, size_t hd, float scale, float *scores, float *out) {
-    float m = -INFINITY;
-    for (size_t t = 0; t < n_pos; t++) {
-        float s;
-        if (f16) {
-            const uint16_t *k = (const uint16_t *)keys + t * pos_stride;
+                const float *q, size_t heads, size_t hd, float scale, float *scores, float *out) {
+    /* The heads of a GQA group read the same keys and values: each F16 row is converted once for all of
+       them (the products are those of a per-head loop: converting first is exact, and the dot and axpy
+       kernels sum in the same order either way). Heads wider than the buffer take the F16 kernels. */
+    enum { ROW = 256 };
+    float buf[ROW];
+    if (f16 && hd > ROW) {
+        for (size_t h = 0; h < heads; h++) {
+            const float *qh = q + h * hd;
+            float *sh = scores + h * n_pos;
+            for (size_t t = 0; t < n_pos; t++) {
+                const uint16_t *k = (const uint16_t *)keys + t * pos_stride;
 #if defined(__x86_64__)
-            s = use_fast() ? dot_f16_fast(k, q, hd) : dot_f16(k, q, hd);
+                sh[t] = (use_fast() ? dot_f16_fast(k, qh, hd) : dot_f16(k, qh, hd)) * scale;
 #else
-            s = dot_f16(k, q, hd);
+                sh[t] = dot_f16(k, qh, hd) * scale;
 #endif
-        } else {
-            const float *k = (const float *)keys + t * pos_stride;
-#if defined(__x86_64__)
-            s = use_fast() ? dot_f32_fast(k, q, hd) : dot_f32(k, q, hd);
-#else
-            s = dot_f32(k, q, hd);
-#endif
+            }
         }
-        s *= scale;
-        scores[t] = s;
-        if (s > m) m = s;
+    } else {
+        for (size_t t = 0; t < n_pos; t++) {
+            const float *k = cache_row(keys, f16, pos_stride, t, hd, buf);
+            for (size_t h = 0; h < heads; h++) scores[h * n_pos + t] = dot_any(k, q + h * hd, hd) * scale;
+        }
     }
-    for (size_t t = 0; t < n_pos; t++) scores[t] = btk_exp_approx(scores[t] - m); /* vectorized */
-    float sum = 0;
-    for (size_t t = 0; t < n_pos; t++) sum += scores[t];
-    float inv = 1.0f / sum;
-    memset(out, 0, hd * sizeof(float));
-    for (size_t t = 0; t < n_pos; t++) {
-        float p = scores[t] * inv;
+    /* softmax per head; scores become the weights p */
+    for (size_t h = 0; h < heads; h++) {
+        float *sh = scores + h * n_pos, m = -INFINITY;
+        for (size_t t = 0; t < n_pos; t++) m = sh[t] > m ? sh[t] : m;
+        for (size_t t = 0; t < n_pos; t++) sh[t] = btk_exp_approx(sh[t] - m); /* vectorized */
+        float sum = 0;
+        for (size_t t = 0; t < n_pos; t++) sum += sh[t];
+        float inv = 1.0f / sum;
+        for (size_t t = 0; t < n_pos; t++) sh[t] *= inv;
+    }
+    memset(out, 0, heads * hd * sizeof(float));
+    if (f16 && hd > ROW) {
+        for (size_t h = 0; h < heads; h++)
+            for (size_t t = 0; t < n_pos; t++) {
+                const uint16_t *v = (const uint16_t *)values + t * pos_stride;
+                float p = scores[h * n_pos + t], *oh = out + h * hd;
 #if defined(__x86_64__)
-        if (use_fast()) {
-            if (f16) axpy_f16_fast(p, (const uint16_t *)values + t * pos_stride, out, hd);
-            else axpy_f32_fast(p, (const float *)values + t * pos_stride, out, hd);
-            continue;
-        }
+                if (use_fast()) { axpy_f16_fast(p, v, oh, hd); continue; }
 #endif
-        if (f16) {
-            const uint16_t *v = (const uint16_t *)values + t * pos_stride;
-            for (size_t d = 0; d < hd; d++) out[d] += p * half_to_float(v[d]);
-        } else {
-            const float *v = (const float *)values + t * pos_stride;
-            for (size_t d = 0; d < hd; d++) out[d] += p * v[d];
-        }
+                for (size_t d = 0; d < hd; d++) oh[d] += p * half_to_float(v[d]);
+            }
+        return;
+    }
+    for (size_t t = 0; t < n_pos; t++) {
+        const float *v = cache_row(values, f16, pos_stride, t, hd, buf);
+        for (size_t h = 0; h < heads; h++) axpy_any(scores[h * n_pos + t], v, out + h * hd, hd);
     }
 }

@@ -82,11 +82,13 @@ void btk_relu2_mul(float *gate, const float *up, size_t n);
 void btk_silu_mul(float *gate, const float *up, size_t n);
 /* y += x */
 void btk_add_f32(float *y, const float *x, size_t n);
-/* One attention head: scores[t] = (k_t . q) * scale for t < n_pos, softmax, out = sum_t p_t v_t.
-   keys/values point at position 0 of this head, consecutive positions pos_stride elements apart,
-   F16 (uint16) when f16 != 0 else F32. scores holds n_pos floats of scratch. */
+/* Attention of `heads` query heads sharing one KV head (a GQA group; 1 without GQA): for each head h,
+   scores = (k_t . q_h) * scale for t < n_pos, softmax, out_h = sum_t p_t v_t. keys/values point at
+   position 0 of the KV head, consecutive positions pos_stride elements apart, F16 (uint16) when f16 != 0
+   else F32; q and out hold the heads one after another (hd floats each). scores holds heads * n_pos
+   floats of scratch. */
 void btk_attend(const void *keys, const void *values, int f16, size_t pos_stride, size_t n_pos,
-                const float *q, size_t hd, float scale, float *scores, float *out);
+                const float *q, size_t heads, size_t hd, float scale, float *scores, float *out);
 
 #ifdef __cplusplus
 }
