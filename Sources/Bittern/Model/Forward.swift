@@ -11,7 +11,7 @@ import BitternKernels
 /// A decode call runs its tokens in batches of up to `maxBatch`: each projection is one GEMM over the
 /// batch (the int8 quantization of every row is the same as for a single token, and the integer products
 /// are exact, so a batch computes bit for bit what token-by-token decoding computes); attention then runs
-/// per (token, head) over the causal prefix. The float steps between the products (RMSNorm, activations,
+/// per (token, KV head) over the causal prefix. The float steps between the products (RMSNorm, activations,
 /// residuals, attention, head) are C kernels; over a batch, and for attention over heads, they run on the
 /// runtime's workers too, so prefill is not left waiting on one core between its parallel GEMMs.
 public final class ModelContext: @unchecked Sendable {

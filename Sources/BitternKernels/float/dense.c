@@ -10,6 +10,7 @@
  * w = q * scale, scale = max|w| / 127 over the block (llama.cpp's Q8_0, with an F32 scale).
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 #include "../include/bittern_kernels.h"
 #include "exp_approx.h"
@@ -20,19 +21,23 @@
 #define FAST_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 #endif
 
-static int forced_portable;
+/* Read by every worker thread (the forward pass runs these kernels on all of them): relaxed atomics, so
+   the lazy probe below is a benign race in C's terms too (each thread computes the same value). */
+static _Atomic int forced_portable;
 
-void btk_float_force_portable(int on) { forced_portable = on; }
+void btk_float_force_portable(int on) { atomic_store_explicit(&forced_portable, on, memory_order_relaxed); }
 
 static int use_fast(void) {
 #if defined(__x86_64__)
-    static int cached = -1;
-    if (forced_portable) return 0;
-    if (cached < 0) {
+    static _Atomic int cached = -1;
+    if (atomic_load_explicit(&forced_portable, memory_order_relaxed)) return 0;
+    int fast = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (fast < 0) {
         const uint64_t need = BITTERN_CPU_AVX2 | BITTERN_CPU_FMA | BITTERN_CPU_F16C;
-        cached = (btk_cpu_features() & need) == need;
+        fast = (btk_cpu_features() & need) == need;
+        atomic_store_explicit(&cached, fast, memory_order_relaxed);
     }
-    return cached;
+    return fast;
 #else
     return 0;
 #endif
