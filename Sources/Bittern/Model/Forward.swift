@@ -338,7 +338,10 @@ public final class ModelContext: @unchecked Sendable {
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * (pos0 + n))
             defer { scores.deallocate() }
             for unit in b..<end {
-                let r = unit / kvHeads, g = unit % kvHeads
+                // Tokens in folded order (0, n-1, 1, n-2, ...): token r's prefix grows with r, so contiguous
+                // ranges of units get equal work.
+                let i = unit / kvHeads, g = unit % kvHeads
+                let r = i % 2 == 0 ? i / 2 : n - 1 - i / 2
                 let offset = r * e + g * group * hd
                 btk_attend(cache.keys(layer: l, element: g * hd), cache.values(layer: l, element: g * hd), f16,
                            cache.kvDim, pos0 + r + 1, q + offset, group, hd, scale, scores, att + offset)
