@@ -249,9 +249,7 @@ public final class TernaryMatrix: @unchecked Sendable {
             (products[i], UnsafeRawPointer(scratch[i]?.baseAddress), local[i])
         }
         // When no other worker has a share of anything, the caller computes it all without a hand-off.
-        let alone = (1..<runtime.threads).allSatisfy { w in
-            jobs.allSatisfy { $0.0.matrix.share(worker: w, n: $0.0.input.n, local: $0.2) == nil }
-        }
+        let alone = jobs.allSatisfy { $0.0.matrix.callerAlone(n: $0.0.input.n, local: $0.2) }
         let work: (Int) -> Void = { w in
             for (p, scratch, local) in jobs {
                 guard let s = p.matrix.share(worker: w, n: p.input.n, local: local) else { continue }
@@ -295,7 +293,6 @@ public final class TernaryMatrix: @unchecked Sendable {
     /// slice), or nil. Partitioned: each node's workers split their node's slice. Otherwise all workers
     /// split slice `local`. Rows are split only when each part repays the hand-off, on multiples of 16.
     private func share(worker w: Int, n: Int, local: Int) -> (slice: Int, begin: Int, end: Int)? {
-        func parts(_ sliceRows: Int, _ workers: Int) -> Int { max(1, min(workers, sliceRows * cols * n / (1 << 18))) }
         func range(_ i: Int, of parts: Int, _ count: Int) -> (Int, Int)? {
             let grain = 16
             let units = (count + grain - 1) / grain
@@ -312,9 +309,30 @@ public final class TernaryMatrix: @unchecked Sendable {
             index = w - plan.groups[g].workers.lowerBound
             workers = plan.groups[g].workers.count
         }
-        let p = parts(slices[si].rows, workers)
+        let p = parts(slices[si].rows, workers: workers, n: n)
         guard index < p, let (b, e) = range(index, of: p, slices[si].rows) else { return nil }
         return (si, b, e)
+    }
+
+    /// How many workers (at most `workers`) split `sliceRows` rows of a product over n tokens: only as
+    /// many as each get enough work to repay the hand-off.
+    private func parts(_ sliceRows: Int, workers: Int, n: Int) -> Int {
+        max(1, min(workers, sliceRows * cols * n / (1 << 18)))
+    }
+
+    /// Whether the caller (worker 0) is the only worker with a share of a product over n tokens (what
+    /// `share` would say for every worker, counted per group instead of asked per worker).
+    private func callerAlone(n: Int, local: Int) -> Bool {
+        if runtime.threads == 1 { return true }
+        guard runtime.numaPolicy == "partition" else {
+            return parts(slices[local].rows, workers: runtime.threads, n: n) == 1
+        }
+        let plan = runtime.plan
+        var shares = 0
+        for (g, group) in plan.groups.enumerated() {
+            if let si = sliceOfGroup[g] { shares += parts(slices[si].rows, workers: group.workers.count, n: n) }
+        }
+        return shares == 1 && sliceOfGroup[plan.group(ofWorker: 0)] != nil
     }
 
     /// Rows [rows) (relative to slice si) of the product into y, by worker w.

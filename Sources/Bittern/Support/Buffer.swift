@@ -16,5 +16,8 @@ struct Buffer<T> {
         p = calloc(max(count, 1), MemoryLayout<T>.stride)!.bindMemory(to: T.self, capacity: max(count, 1))
     }
 
-    func free() { Glibc.free(p) }
+    func free() { releaseBuffer(p) }
 }
+
+// At file scope, where `free` is the C function (inside Buffer it is the method).
+private func releaseBuffer(_ p: UnsafeMutableRawPointer) { free(p) }
