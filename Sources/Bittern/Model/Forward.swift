@@ -57,7 +57,9 @@ public final class ModelContext: @unchecked Sendable {
         reserve(1)
     }
 
-    deinit {
+    deinit { freeScratch() }
+
+    private func freeScratch() {
         for b in [h, x, q, att, proj, k, v, gate, up] { b.free() }
         acc.free()
     }
@@ -67,10 +69,8 @@ public final class ModelContext: @unchecked Sendable {
         guard n > capacity else { return }
         let hp = model.hparams
         let e = hp.embeddingLength, f = hp.feedForwardLength, kvd = hp.kvDim
-        // The hidden state h is carried across batches only within forward(); its rows are rewritten.
-        for b in [h, x, q, att, proj] { b.free() }
-        for b in [k, v, gate, up] { b.free() }
-        acc.free()
+        // Nothing in the scratch outlives a forward() call, so it is replaced, not copied.
+        freeScratch()
         h = Buffer(n * e); x = Buffer(n * e); q = Buffer(n * e); att = Buffer(n * e); proj = Buffer(n * e)
         k = Buffer(n * kvd); v = Buffer(n * kvd)
         gate = Buffer(n * f); up = Buffer(n * f)

@@ -285,17 +285,22 @@ void btk_gemv_q8q8(const int8_t *w, const float *scales, size_t rows, size_t col
     for (size_t r = 0; r < rows; r++) y[r] = dot_q8q8(w + r * cols, scales + r * nb, xq, xscales, cols);
 }
 
+float btk_block_absmax(const float *x, size_t begin, size_t end) {
+    /* A NaN or infinite value (a corrupt file, or an overflowed activation) counts as 0, so the
+       float-to-int conversion of a block quantizer always gets a number in range. */
+    float amax = 0;
+    for (size_t i = begin; i < end; i++)
+        if (isfinite(x[i])) amax = fmaxf(amax, fabsf(x[i]));
+    return amax;
+}
+
 void btk_quantize_q8_rows(const float *x, size_t rows, size_t cols, int8_t *q, float *scales) {
     size_t nb = btk_q8_blocks(cols);
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         for (size_t b = 0; b < nb; b++) {
             size_t begin = b * 32, end = begin + 32 < cols ? begin + 32 : cols;
-            /* A NaN or infinite value (a corrupt file, or an overflowed activation) counts as 0, so the
-               float-to-int8 conversion below always gets a number in range. */
-            float amax = 0;
-            for (size_t i = begin; i < end; i++)
-                if (isfinite(xr[i])) amax = fmaxf(amax, fabsf(xr[i]));
+            float amax = btk_block_absmax(xr, begin, end);
             float scale = amax / 127.0f, inv = amax > 0 && isfinite(127.0f / amax) ? 127.0f / amax : 0;
             scales[r * nb + b] = scale;
             for (size_t i = begin; i < end; i++) {

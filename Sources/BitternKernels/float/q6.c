@@ -21,9 +21,7 @@ void btk_quantize_q6_rows(const float *x, size_t rows, size_t cols, uint8_t *q, 
         const float *xr = x + r * cols;
         for (size_t b = 0; b < nb; b++) {
             size_t begin = b * 32, end = begin + 32 < cols ? begin + 32 : cols;
-            float amax = 0;   /* non-finite values count as 0, as in btk_quantize_q8_rows */
-            for (size_t i = begin; i < end; i++)
-                if (isfinite(xr[i])) amax = fmaxf(amax, fabsf(xr[i]));
+            float amax = btk_block_absmax(xr, begin, end);
             float inv = amax > 0 && isfinite(31.0f / amax) ? 31.0f / amax : 0;
             scales[r * nb + b] = amax / 31.0f;
             uint8_t u[32];

@@ -59,6 +59,8 @@ void btk_gemv_q8(const int8_t *w, const float *scales, size_t rows, size_t cols,
    multiply per block. */
 void btk_gemv_q8q8(const int8_t *w, const float *scales, size_t rows, size_t cols, const int8_t *xq,
                    const float *xscales, float *y);
+/* max |x[i]| for i in [begin, end), NaN and infinities counted as 0 (the block quantizers' absmax). */
+float btk_block_absmax(const float *x, size_t begin, size_t end);
 /* scale = max|x| / 127 per block, q = clamp(round_half_even(x / scale), -127, 127) */
 void btk_quantize_q8_rows(const float *x, size_t rows, size_t cols, int8_t *q, float *scales);
 /* Whether the float kernels take their AVX2+FMA+F16C paths (CPU probe, btk_float_force_portable). */
