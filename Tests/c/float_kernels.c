@@ -324,11 +324,13 @@ static void check_elementwise(void) {
 }
 
 /* A GQA group in one call: bit for bit what one call per head gives, F32 and F16, fast and portable,
-   with head dims that fit the row buffer and one (320) that does not. */
+   groups of 3, 4 and 6 heads (the fast path takes up to 4 at once), head dims that fit the row buffer,
+   one (320) that does not, and one (40) that the fast path leaves to the general one. */
 static void check_attention_group(void) {
-    static const size_t dims[] = {64, 128, 320};
-    for (size_t di = 0; di < 3; di++) {
-        size_t hd = dims[di], heads = 4, n_pos = 29, stride = 2 * hd;
+    static const size_t dims[] = {40, 64, 128, 320}, group[] = {3, 4, 6};
+    for (size_t di = 0; di < 4; di++)
+    for (size_t gi = 0; gi < 3; gi++) {
+        size_t hd = dims[di], heads = group[gi], n_pos = 29, stride = 2 * hd;
         float *k = malloc(4 * n_pos * stride), *v = malloc(4 * n_pos * stride), *q = malloc(4 * heads * hd);
         float *scores = malloc(4 * heads * n_pos), *one = malloc(4 * heads * hd), *all = malloc(4 * heads * hd);
         uint16_t *kh = malloc(2 * n_pos * stride), *vh = malloc(2 * n_pos * stride);
@@ -344,8 +346,8 @@ static void check_attention_group(void) {
                 for (size_t h = 0; h < heads; h++)
                     btk_attend(kk, vv, f16, stride, n_pos, q + h * hd, 1, hd, 0.125f, scores, one + h * hd);
                 btk_attend(kk, vv, f16, stride, n_pos, q, heads, hd, 0.125f, scores, all);
-                CHECK(memcmp(one, all, 4 * heads * hd) == 0, "attend group hd=%zu f16=%d portable=%d differs from per head",
-                      hd, f16, portable);
+                CHECK(memcmp(one, all, 4 * heads * hd) == 0, "attend group of %zu hd=%zu f16=%d portable=%d differs from per head",
+                      heads, hd, f16, portable);
             }
         btk_float_force_portable(0);
         free(k); free(v); free(q); free(scores); free(one); free(all); free(kh); free(vh);

@@ -354,8 +354,118 @@ static const float *cache_row(const void *base, int f16, size_t pos_stride, size
     return buf;
 }
 
+/* Softmax of each of `heads` rows of n scores, in place: the scores become the weights p. */
+static void softmax_rows(float *scores, size_t heads, size_t n) {
+    for (size_t h = 0; h < heads; h++) {
+        float *sh = scores + h * n, m = -INFINITY;
+        for (size_t t = 0; t < n; t++) m = sh[t] > m ? sh[t] : m;
+        for (size_t t = 0; t < n; t++) sh[t] = btk_exp_approx(sh[t] - m); /* vectorized */
+        float sum = 0;
+        for (size_t t = 0; t < n; t++) sum += sh[t];
+        float inv = 1.0f / sum;
+        for (size_t t = 0; t < n; t++) sh[t] *= inv;
+    }
+}
+
+#if defined(__x86_64__)
+/* The fast attention of up to 4 heads of a GQA group, one pass over the cache for all of them: each key
+   and value row is loaded (and converted from F16) once, in registers, for every head, where the general
+   path converts it into a buffer and calls one dot or axpy per head and position (on the 2B4T shapes this
+   took attention from ~6% to ~3% of prefill time). Bit for bit the general path: each head's score is summed as
+   dot_f32_fast sums (two accumulators over alternate 8-lane steps, then hsum), and each output lane
+   takes one fma per position in position order, as axpy_f32_fast does. Needs hd % 16 == 0. */
+FAST_INLINE __m256 cache_load(const void *row, int f16, size_t i) {
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)))
+               : _mm256_loadu_ps((const float *)row + i);
+}
+
+/* Cache rows are requested ahead: the weights streamed between two tokens' attention evict the cache, so
+   its rows come from DRAM, one short strided row at a time. The score pass fetches the key row AHEAD
+   positions on; the value pass works in blocks of VBLOCK positions and fetches the next block's rows. */
+enum { AHEAD = 4, VBLOCK = 32 };
+FAST_INLINE void prefetch_row(const uint8_t *row, size_t bytes) {
+    for (size_t b = 0; b < bytes; b += 64) _mm_prefetch((const char *)(row + b), _MM_HINT_T0);
+}
+
+FAST_INLINE void attend_scores(const void *keys, int f16, size_t pos_stride, size_t n_pos,
+                               const float *q, size_t H, size_t n_stride, size_t hd, float scale, float *scores) {
+    const size_t esize = f16 ? 2 : 4;
+    for (size_t t = 0; t < AHEAD && t < n_pos; t++) prefetch_row((const uint8_t *)keys + t * pos_stride * esize, hd * esize);
+    for (size_t t = 0; t < n_pos; t++) {
+        const void *k = (const uint8_t *)keys + t * pos_stride * esize;
+        if (t + AHEAD < n_pos) prefetch_row((const uint8_t *)k + AHEAD * pos_stride * esize, hd * esize);
+        __m256 s0[4], s1[4];
+        for (size_t h = 0; h < H; h++) s0[h] = s1[h] = _mm256_setzero_ps();
+        for (size_t i = 0; i < hd; i += 16) {
+            __m256 k0 = cache_load(k, f16, i), k1 = cache_load(k, f16, i + 8);
+            for (size_t h = 0; h < H; h++) {
+                s0[h] = _mm256_fmadd_ps(k0, _mm256_loadu_ps(q + h * hd + i), s0[h]);
+                s1[h] = _mm256_fmadd_ps(k1, _mm256_loadu_ps(q + h * hd + i + 8), s1[h]);
+            }
+        }
+        for (size_t h = 0; h < H; h++) scores[h * n_stride + t] = hsum(_mm256_add_ps(s0[h], s1[h])) * scale;
+    }
+}
+
+FAST_INLINE void attend_values(const void *values, int f16, size_t pos_stride, size_t n_pos, const float *p,
+                               size_t H, size_t n_stride, size_t hd, float *out) {
+    const size_t esize = f16 ? 2 : 4, row = pos_stride * esize;
+    for (size_t t = 0; t < VBLOCK && t < n_pos; t++) prefetch_row((const uint8_t *)values + t * row, hd * esize);
+    /* Positions in blocks whose rows stay in L1 while every 8-lane column of them is summed; the next
+       block's rows are requested at the start of each block. The output lanes are the accumulators
+       between blocks, so each still takes its fmas in position order. */
+    for (size_t t0 = 0; t0 < n_pos; t0 += VBLOCK) {
+        size_t t1 = n_pos - t0 < VBLOCK ? n_pos : t0 + VBLOCK;
+        for (size_t t = t1; t < t1 + VBLOCK && t < n_pos; t++) prefetch_row((const uint8_t *)values + t * row, hd * esize);
+        for (size_t d = 0; d < hd; d += 8) {
+            __m256 acc[4];
+            for (size_t h = 0; h < H; h++) acc[h] = t0 ? _mm256_loadu_ps(out + h * hd + d) : _mm256_setzero_ps();
+            for (size_t t = t0; t < t1; t++) {
+                __m256 v = cache_load((const uint8_t *)values + t * row, f16, d);
+                for (size_t h = 0; h < H; h++) acc[h] = _mm256_fmadd_ps(_mm256_set1_ps(p[h * n_stride + t]), v, acc[h]);
+            }
+            for (size_t h = 0; h < H; h++) _mm256_storeu_ps(out + h * hd + d, acc[h]);
+        }
+    }
+}
+
+/* One instance per group width, so the per-head accumulators are registers. */
+#define ATTEND_WIDTH(H)                                                                                  \
+    FAST_FN void attend_scores##H(const void *k, int f16, size_t ps, size_t n, const float *q, size_t ns,    \
+                                  size_t hd, float scale, float *scores) {                                 \
+        attend_scores(k, f16, ps, n, q, H, ns, hd, scale, scores);                                        \
+    }                                                                                                      \
+    FAST_FN void attend_values##H(const void *v, int f16, size_t ps, size_t n, const float *p, size_t ns,    \
+                                  size_t hd, float *out) {                                                 \
+        attend_values(v, f16, ps, n, p, H, ns, hd, out);                                                  \
+    }
+ATTEND_WIDTH(1)
+ATTEND_WIDTH(2)
+ATTEND_WIDTH(3)
+ATTEND_WIDTH(4)
+
+typedef void (*attend_scores_fn)(const void *, int, size_t, size_t, const float *, size_t, size_t, float, float *);
+typedef void (*attend_values_fn)(const void *, int, size_t, size_t, const float *, size_t, size_t, float *);
+static const attend_scores_fn attend_scores_of[5] = {NULL, attend_scores1, attend_scores2, attend_scores3, attend_scores4};
+static const attend_values_fn attend_values_of[5] = {NULL, attend_values1, attend_values2, attend_values3, attend_values4};
+#endif
+
 void btk_attend(const void *keys, const void *values, int f16, size_t pos_stride, size_t n_pos,
                 const float *q, size_t heads, size_t hd, float scale, float *scores, float *out) {
+#if defined(__x86_64__)
+    if (use_fast() && hd % 16 == 0) {
+        for (size_t h0 = 0; h0 < heads; h0 += 4) {
+            size_t w = heads - h0 < 4 ? heads - h0 : 4;
+            attend_scores_of[w](keys, f16, pos_stride, n_pos, q + h0 * hd, n_pos, hd, scale, scores + h0 * n_pos);
+        }
+        softmax_rows(scores, heads, n_pos);
+        for (size_t h0 = 0; h0 < heads; h0 += 4) {
+            size_t w = heads - h0 < 4 ? heads - h0 : 4;
+            attend_values_of[w](values, f16, pos_stride, n_pos, scores + h0 * n_pos, n_pos, hd, out + h0 * hd);
+        }
+        return;
+    }
+#endif
     /* The heads of a GQA group read the same keys and values: each F16 row is converted once for all of
        them (the products are those of a per-head loop: converting first is exact, and the dot and axpy
        kernels sum in the same order either way). Heads wider than the buffer take the F16 kernels. */
@@ -380,16 +490,7 @@ void btk_attend(const void *keys, const void *values, int f16, size_t pos_stride
             for (size_t h = 0; h < heads; h++) scores[h * n_pos + t] = dot_any(k, q + h * hd, hd) * scale;
         }
     }
-    /* softmax per head; scores become the weights p */
-    for (size_t h = 0; h < heads; h++) {
-        float *sh = scores + h * n_pos, m = -INFINITY;
-        for (size_t t = 0; t < n_pos; t++) m = sh[t] > m ? sh[t] : m;
-        for (size_t t = 0; t < n_pos; t++) sh[t] = btk_exp_approx(sh[t] - m); /* vectorized */
-        float sum = 0;
-        for (size_t t = 0; t < n_pos; t++) sum += sh[t];
-        float inv = 1.0f / sum;
-        for (size_t t = 0; t < n_pos; t++) sh[t] *= inv;
-    }
+    softmax_rows(scores, heads, n_pos);
     memset(out, 0, heads * hd * sizeof(float));
     if (f16 && hd > ROW) {
         for (size_t h = 0; h < heads; h++)
