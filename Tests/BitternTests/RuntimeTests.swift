@@ -105,6 +105,32 @@ import Glibc
             }
         }
     }
+
+    /// Balanced runs cover every index once on grain boundaries, and when a worker is late (here the
+    /// caller, asleep in its first run) the others take over the rest of its part.
+    @Test(arguments: [2, 3, 7])
+    func balancedRunsCoverOnceAndRelieveALateWorker(threads: Int) throws {
+        let pool = try ThreadPool(threads: threads)
+        let count = 4099, grain = 16
+        let caller = pthread_self()
+        let hits = UnsafeMutablePointer<Int>.allocate(capacity: count)
+        let byCaller = UnsafeMutablePointer<Bool>.allocate(capacity: count)
+        hits.initialize(repeating: 0, count: count)
+        byCaller.initialize(repeating: false, count: count)
+        defer { hits.deallocate(); byCaller.deallocate() }
+        let slept = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
+        slept.initialize(to: false)
+        defer { slept.deallocate() }
+        pool.balancedFor(count, grain: grain, minRun: 1) { b, e in
+            #expect(b % grain == 0 && b < e && e <= count)
+            let mine = pthread_equal(pthread_self(), caller) != 0
+            if mine && !slept.pointee { slept.pointee = true; usleep(50_000) }
+            for i in b..<e { hits[i] += 1; byCaller[i] = mine }
+        }
+        #expect((0..<count).allSatisfy { hits[$0] == 1 })
+        let units = (count + grain - 1) / grain, callerPart = units / threads * grain
+        #expect((0..<callerPart).contains { !byCaller[$0] }, "no worker took over any of the late caller's rows")
+    }
 }
 
 @Suite struct JSONTests {

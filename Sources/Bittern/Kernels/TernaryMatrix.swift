@@ -216,12 +216,13 @@ public final class TernaryMatrix: @unchecked Sendable {
     /// (then * outputScale when that is not 1), while they are still in its cache and without another
     /// hand-off.
     public struct Product {
+        public typealias Rescale = (floats: UnsafeMutablePointer<Float>, factors: UnsafePointer<Float>, outputScale: Float)
         public let matrix: TernaryMatrix
         public let input: QuantizedActivations
         public let output: UnsafeMutablePointer<Int32>
-        public let rescaled: (floats: UnsafeMutablePointer<Float>, factors: UnsafePointer<Float>, outputScale: Float)?
+        public let rescaled: Rescale?
         public init(_ matrix: TernaryMatrix, _ input: QuantizedActivations, _ output: UnsafeMutablePointer<Int32>,
-                    rescaled: (floats: UnsafeMutablePointer<Float>, factors: UnsafePointer<Float>, outputScale: Float)? = nil) {
+                    rescaled: Rescale? = nil) {
             self.matrix = matrix
             self.input = input
             self.output = output
@@ -245,27 +246,51 @@ public final class TernaryMatrix: @unchecked Sendable {
         let scratch = products.map { $0.matrix.prepareScratch($0.input) }
         defer { scratch.forEach { $0?.deallocate() } }
         let local = products.map { $0.matrix.localSlice() }
-        let jobs = products.indices.map { i in
-            (products[i], UnsafeRawPointer(scratch[i]?.baseAddress), local[i])
-        }
         // When no other worker has a share of anything, the caller computes it all without a hand-off.
-        let alone = jobs.allSatisfy { $0.0.matrix.callerAlone(n: $0.0.input.n, local: $0.2) }
+        if products.indices.allSatisfy({ products[$0].matrix.callerAlone(n: products[$0].input.n, local: local[$0]) }) {
+            for (i, p) in products.enumerated() {
+                p.matrix.compute(slice: local[i], rows: 0..<p.matrix.slices[local[i]].rows, worker: 0, p.input,
+                                 into: p.output, scratch: UnsafeRawPointer(scratch[i]?.baseAddress), trace: trace,
+                                 rescaled: p.rescaled)
+            }
+            return
+        }
+        let teams = products.indices.map { products[$0].matrix.teams(n: products[$0].input.n, local: local[$0]) }
+        let shareBytes = teams.reduce(0) { $0 + $1.reduce(0) { $0 + bts_shares_bytes($1?.parts ?? 0) } }
+        let shares = UnsafeMutableRawPointer.allocate(byteCount: max(shareBytes, 64), alignment: 64)
+        defer { shares.deallocate() }
+        var offset = 0
+        var bases: [[UnsafeMutableRawPointer?]] = []
+        for productTeams in teams {
+            bases.append(productTeams.map { team in
+                guard let team else { return nil }
+                let base = shares + offset
+                offset += bts_shares_bytes(team.parts)
+                for j in 0..<team.parts {
+                    let (b, e) = team.part(j)
+                    bts_shares_set(base, j, UInt32(b), UInt32(e))
+                }
+                return base
+            })
+        }
         let work: (Int) -> Void = { w in
-            for (p, scratch, local) in jobs {
-                guard let s = p.matrix.share(worker: w, n: p.input.n, local: local) else { continue }
-                p.matrix.compute(slice: s.slice, rows: s.begin..<s.end, worker: w, p.input, into: p.output,
-                                 scratch: scratch, trace: trace)
-                if let f = p.rescaled {
-                    let first = p.matrix.slices[s.slice].rowBegin + s.begin, count = s.end - s.begin, rows = p.matrix.rows
-                    for k in 0..<p.input.n {
-                        let y = f.floats + k * rows + first
-                        btk_scale_row_i32(p.output + k * rows + first, count, f.factors[k], y)
-                        if f.outputScale != 1 { for i in 0..<count { y[i] *= f.outputScale } }
-                    }
+            for (i, p) in products.enumerated() {
+                let m = p.matrix
+                let t = m.runtime.numaPolicy == "partition" ? m.runtime.plan.group(ofWorker: w) : 0
+                guard let team = teams[i][t], let base = bases[i][t] else { continue }
+                let index = w - team.first
+                guard index < team.parts else { continue }
+                // Runs of rows: the caller's own part front to back, then the back of a late worker's part.
+                let minRun = UInt32(p.input.n == 1 ? 4 : 8)
+                var b: UInt32 = 0, e: UInt32 = 0
+                while bts_shares_next(base, team.parts, index, minRun, &b, &e) != 0 {
+                    let rows = (Int(b) * Team.grain)..<min(Int(e) * Team.grain, m.slices[team.slice].rows)
+                    m.compute(slice: team.slice, rows: rows, worker: w, p.input, into: p.output,
+                              scratch: UnsafeRawPointer(scratch[i]?.baseAddress), trace: trace, rescaled: p.rescaled)
                 }
             }
         }
-        if alone { work(0) } else { runtime.pool.run(work) }
+        runtime.pool.run(work)
     }
 
     /// The backend's per-product scratch (the sparse backend's prepared activations), or nil.
@@ -289,29 +314,32 @@ public final class TernaryMatrix: @unchecked Sendable {
         return 0
     }
 
-    /// Worker w's share of a product over n tokens: rows [begin, end) of slice `slice` (relative to the
-    /// slice), or nil. Partitioned: each node's workers split their node's slice. Otherwise all workers
-    /// split slice `local`. Rows are split only when each part repays the hand-off, on multiples of 16.
-    private func share(worker w: Int, n: Int, local: Int) -> (slice: Int, begin: Int, end: Int)? {
-        func range(_ i: Int, of parts: Int, _ count: Int) -> (Int, Int)? {
-            let grain = 16
-            let units = (count + grain - 1) / grain
-            let b = min(units * i / parts * grain, count)
-            let e = min(i + 1 == parts ? count : units * (i + 1) / parts * grain, count)
-            return b < e ? (b, e) : nil
+    /// The workers that split one slice of a product: workers first..<first+parts, worker first+j
+    /// starting with part j of the slice's rows (in units of `grain` rows), then helping with the others'.
+    struct Team {
+        static let grain = 16
+        let slice: Int
+        let first: Int
+        let parts: Int
+        let units: Int
+
+        /// Units [begin, end) of part j: contiguous, as equal as the units allow.
+        func part(_ j: Int) -> (Int, Int) { (units * j / parts, units * (j + 1) / parts) }
+    }
+
+    /// The teams of a product over n tokens, indexed by worker group when partitioned (nil: that group
+    /// holds no slice), else one team of every worker on slice `local`. Rows are split only among as
+    /// many workers as each get enough work to repay the hand-off.
+    private func teams(n: Int, local: Int) -> [Team?] {
+        func team(_ si: Int, first: Int, workers: Int) -> Team {
+            let rows = slices[si].rows
+            return Team(slice: si, first: first, parts: parts(rows, workers: workers, n: n),
+                        units: (rows + Team.grain - 1) / Team.grain)
         }
-        var si = local, index = w, workers = runtime.threads
-        if runtime.numaPolicy == "partition" {
-            let plan = runtime.plan
-            let g = plan.group(ofWorker: w)
-            guard let owned = sliceOfGroup[g] else { return nil }
-            si = owned
-            index = w - plan.groups[g].workers.lowerBound
-            workers = plan.groups[g].workers.count
+        guard runtime.numaPolicy == "partition" else { return [team(local, first: 0, workers: runtime.threads)] }
+        return runtime.plan.groups.enumerated().map { g, group in
+            sliceOfGroup[g].map { team($0, first: group.workers.lowerBound, workers: group.workers.count) }
         }
-        let p = parts(slices[si].rows, workers: workers, n: n)
-        guard index < p, let (b, e) = range(index, of: p, slices[si].rows) else { return nil }
-        return (si, b, e)
     }
 
     /// How many workers (at most `workers`) split `sliceRows` rows of a product over n tokens: only as
@@ -335,9 +363,10 @@ public final class TernaryMatrix: @unchecked Sendable {
         return shares == 1 && sliceOfGroup[plan.group(ofWorker: 0)] != nil
     }
 
-    /// Rows [rows) (relative to slice si) of the product into y, by worker w.
+    /// Rows [rows) (relative to slice si) of the product into y, by worker w, then (`rescaled`) as floats.
     private func compute(slice si: Int, rows r: Range<Int>, worker w: Int, _ a: QuantizedActivations,
-                         into y: UnsafeMutablePointer<Int32>, scratch: UnsafeRawPointer?, trace: ((WorkItem) -> Void)?) {
+                         into y: UnsafeMutablePointer<Int32>, scratch: UnsafeRawPointer?, trace: ((WorkItem) -> Void)?,
+                         rescaled: Product.Rescale? = nil) {
         let d = backend.descriptor.pointee
         let s = slices[si]
         trace?(WorkItem(worker: w, slice: si, rows: (s.rowBegin + r.lowerBound)..<(s.rowBegin + r.upperBound)))
@@ -349,6 +378,13 @@ public final class TernaryMatrix: @unchecked Sendable {
                 d.gemm(s.buffer, s.rows, cols, r.lowerBound, r.upperBound, a.row(0), a.stride, sums.baseAddress, a.n,
                        out, rows, scratch)
             }
+        }
+        guard let f = rescaled else { return }
+        let first = s.rowBegin + r.lowerBound
+        for k in 0..<a.n {
+            let yf = f.floats + k * rows + first
+            btk_scale_row_i32(y + k * rows + first, r.count, f.factors[k], yf)
+            if f.outputScale != 1 { for i in 0..<r.count { yf[i] *= f.outputScale } }
         }
     }
 

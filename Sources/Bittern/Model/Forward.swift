@@ -239,12 +239,13 @@ public final class ModelContext: @unchecked Sendable {
     private func head(row r: Int, embd e: Int, into out: UnsafeMutablePointer<Float>) {
         let hp = model.hparams
         model.outputNorm.withUnsafeBufferPointer { btk_rms_norm(h.p + r * e, $0.baseAddress!, e, hp.rmsEpsilon, x.p) }
-        // Rows of the head split over the runtime's workers (it is the largest read of a token).
+        // Rows of the head split over the runtime's workers (it is the largest read of a token), balanced
+        // as they go: runs of at least 512 rows.
         let vocab = hp.vocabSize
         let outAddr = Int(bitPattern: out)
         let yp = UnsafePointer(x.p)
         let input = model.head.prepare(yp)
-        model.runtime.parallelFor(vocab, grain: 512) { b, end in
+        model.runtime.pool.balancedFor(vocab, grain: 64, minRun: 8) { b, end in
             model.head.compute(yp, input, rows: b..<end, into: UnsafeMutablePointer<Float>(bitPattern: outAddr)! + b)
         }
     }

@@ -38,6 +38,27 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
+    /// Calls body(begin, end) over disjoint runs covering [0, count) (boundaries on multiples of
+    /// `grain`): each worker starts on its own contiguous part, front to back, then takes runs from the
+    /// back of the others' (BitternSupport/shares.c), so a worker that runs late does not hold up the job.
+    /// For long jobs that stream memory (the head); runs are at least minRun grains unless less is left.
+    public func balancedFor(_ count: Int, grain: Int, minRun: Int = 1, _ body: (Int, Int) -> Void) {
+        guard count > 0 else { return }
+        let g = max(1, grain)
+        let units = (count + g - 1) / g
+        let n = min(size, units)
+        if n <= 1 { body(0, count); return }
+        let shares = UnsafeMutableRawPointer.allocate(byteCount: bts_shares_bytes(n), alignment: 64)
+        defer { shares.deallocate() }
+        for j in 0..<n { bts_shares_set(shares, j, UInt32(units * j / n), UInt32(units * (j + 1) / n)) }
+        run { w in
+            var b: UInt32 = 0, e: UInt32 = 0
+            while bts_shares_next(shares, n, w, UInt32(clamping: minRun), &b, &e) != 0 {
+                body(Int(b) * g, min(Int(e) * g, count))
+            }
+        }
+    }
+
     deinit { bts_pool_free(pool) }
 
     private struct Job {

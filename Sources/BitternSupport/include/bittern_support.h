@@ -36,6 +36,15 @@ size_t bts_pool_size(const bts_pool *pool);
 void bts_pool_run(bts_pool *pool, bts_task_fn fn, void *ctx);
 void bts_pool_free(bts_pool *pool);
 
+/* ---- shares of a job, with stealing (shares.c) ----
+   Units [0, n) split into `parts` contiguous parts, one per worker: bts_shares_next gives worker `self`
+   its next run of units, from the front of its own part, then from the back of others' parts once its
+   own is empty; 0 when no unit is left. Runs are at least min_run units (>= 1) unless less is left. The
+   memory (bts_shares_bytes(parts), 64-byte aligned) is the caller's; set every part before the job. */
+size_t bts_shares_bytes(size_t parts);
+void bts_shares_set(void *shares, size_t part, uint32_t begin, uint32_t end);
+int bts_shares_next(void *shares, size_t parts, size_t self, uint32_t min_run, uint32_t *begin, uint32_t *end);
+
 /* The CPU the calling thread runs on now (sched_getcpu), -1 if unknown. */
 int bts_current_cpu(void);
 
