@@ -49,21 +49,37 @@ public struct QuantizedActivations {
     /// Quantizes n rows of cols floats (absmax per row), rows split over the runtime's workers when one
     /// is given. NaN/Inf input is an error.
     public init(floats x: UnsafePointer<Float>, n: Int, cols: Int, runtime: Runtime? = nil) throws {
-        let bad = btk_first_nonfinite(x, n * cols)
-        if bad != 0 {
-            throw BitternError.invalidArgument(
-                "input value \(bad - 1) (token \((bad - 1) / cols)) is \(x[bad - 1]): activations must be finite")
-        }
+        try self.init(rows: UnsafeMutablePointer(mutating: x), n: n, cols: cols, runtime: runtime) { _ in }
+    }
+
+    /// Quantizes n rows of cols floats at x that `produce(k)` first writes (a norm, an activation): each
+    /// row is produced and quantized by the same worker, one after the other, while it is in its cache.
+    /// NaN/Inf in a produced row is an error.
+    public init(rows x: UnsafeMutablePointer<Float>, n: Int, cols: Int, runtime: Runtime?,
+                produce: (Int) -> Void) throws {
         self.init(n: n, cols: cols)
         let (q, stride) = (q.baseAddress!.assumingMemoryBound(to: Int8.self), stride)
+        // per row: 1 + the index of its first non-finite value, or 0
+        var bad = [Int](repeating: 0, count: n)
         sums.withUnsafeMutableBufferPointer { sums in
             scales.withUnsafeMutableBufferPointer { scales in
-                let (sp, cp) = (sums.baseAddress!, scales.baseAddress!)
-                let rows: (Int, Int) -> Void = { b, e in
-                    for k in b..<e { sp[k] = btk_quantize_row_i8(x + k * cols, cols, stride, q + k * stride, cp + k) }
+                bad.withUnsafeMutableBufferPointer { bad in
+                    let (sp, cp, bp) = (sums.baseAddress!, scales.baseAddress!, bad.baseAddress!)
+                    func rows(_ b: Int, _ e: Int) {
+                        for k in b..<e {
+                            produce(k)
+                            bp[k] = Int(btk_first_nonfinite(x + k * cols, cols))
+                            if bp[k] == 0 { sp[k] = btk_quantize_row_i8(x + k * cols, cols, stride, q + k * stride, cp + k) }
+                        }
+                    }
+                    if let runtime { runtime.parallelFor(n, rows) } else { rows(0, n) }
                 }
-                if let runtime { runtime.parallelFor(n, rows) } else { rows(0, n) }
             }
+        }
+        if let k = bad.firstIndex(where: { $0 != 0 }) {
+            let i = k * cols + bad[k] - 1
+            deallocate()
+            throw BitternError.invalidArgument("input value \(i) (token \(k)) is \(x[i]): activations must be finite")
         }
     }
 

@@ -197,8 +197,7 @@ public final class ModelContext: @unchecked Sendable {
         let eps = hp.rmsEpsilon
         let (h, x, q, k, v, att, proj, gate, up) = (h.p, x.p, q.p, k.p, v.p, att.p, proj.p, gate.p, up.p)
         // attention
-        rmsNormRows(h, L.attnNorm, eps, n: n, dim: e, into: x)
-        let xa = try quantize(x, n: n, dim: e)
+        let xa = try normQuantize(h, L.attnNorm, eps, n: n, dim: e, into: x)
         defer { xa.deallocate() }
         try bitLinear([(L.q, q), (L.k, k), (L.v, v)], xa)
         fillRope(through: pos0 + n - 1)
@@ -213,23 +212,26 @@ public final class ModelContext: @unchecked Sendable {
         }
         attention(layer: l, n: n, pos0: pos0)
         // Llama-style files have no sub-norms: the attention output is quantized as it is.
-        if let w = L.attnSubNorm { rmsNormRows(att, w, eps, n: n, dim: e, into: x) }
-        let aa = try quantize(L.attnSubNorm == nil ? att : x, n: n, dim: e)
+        let aa = try L.attnSubNorm.map { try normQuantize(att, $0, eps, n: n, dim: e, into: x) }
+            ?? quantize(att, n: n, dim: e)
         defer { aa.deallocate() }
         try bitLinear([(L.o, proj)], aa)
         forRows(n) { r in btk_add_f32(h + r * e, proj + r * e, e) }
 
         // feed-forward
-        rmsNormRows(h, L.ffnNorm, eps, n: n, dim: e, into: x)
-        let xf = try quantize(x, n: n, dim: e)
+        let xf = try normQuantize(h, L.ffnNorm, eps, n: n, dim: e, into: x)
         defer { xf.deallocate() }
         try bitLinear([(L.gate, gate), (L.up, up)], xf)
         let relu2 = hp.activation == .relu2
-        forRows(n) { r in
-            if relu2 { btk_relu2_mul(gate + r * ffn, up + r * ffn, ffn) } else { btk_silu_mul(gate + r * ffn, up + r * ffn, ffn) }
+        // Per row: the gated activation, the sub-norm when there is one, the quantization, one after the
+        // other while the row is in the worker's cache.
+        let fd = try withOptionalFloats(L.ffnSubNorm) { subNorm in
+            try QuantizedActivations(rows: subNorm == nil ? gate : up, n: n, cols: ffn, runtime: model.runtime) { r in
+                let (g, u) = (gate + r * ffn, up + r * ffn)
+                if relu2 { btk_relu2_mul(g, u, ffn) } else { btk_silu_mul(g, u, ffn) }
+                if let subNorm { btk_rms_norm(g, subNorm, ffn, eps, u) }
+            }
         }
-        if let w = L.ffnSubNorm { rmsNormRows(gate, w, eps, n: n, dim: ffn, into: up) }
-        let fd = try quantize(L.ffnSubNorm == nil ? gate : up, n: n, dim: ffn)
         defer { fd.deallocate() }
         try bitLinear([(L.down, proj)], fd)
         forRows(n) { r in btk_add_f32(h + r * e, proj + r * e, e) }
@@ -257,12 +259,22 @@ public final class ModelContext: @unchecked Sendable {
         model.runtime.parallelFor(n) { b, e in for r in b..<e { body(r) } }
     }
 
-    private func rmsNormRows(_ x: UnsafeMutablePointer<Float>, _ w: [Float], _ eps: Float, n: Int, dim: Int,
-                             into out: UnsafeMutablePointer<Float>) {
-        w.withUnsafeBufferPointer { wb in
+    /// out = rmsnorm(x) * w per row, then quantized (absmax per row); each row normed and quantized by
+    /// the same worker while it is in its cache.
+    private func normQuantize(_ x: UnsafeMutablePointer<Float>, _ w: [Float], _ eps: Float, n: Int, dim: Int,
+                              into out: UnsafeMutablePointer<Float>) throws -> QuantizedActivations {
+        try w.withUnsafeBufferPointer { wb in
             let wp = wb.baseAddress!
-            forRows(n) { r in btk_rms_norm(x + r * dim, wp, dim, eps, out + r * dim) }
+            return try QuantizedActivations(rows: out, n: n, cols: dim, runtime: model.runtime) { r in
+                btk_rms_norm(x + r * dim, wp, dim, eps, out + r * dim)
+            }
         }
+    }
+
+    /// body(pointer to w's values, or nil when w is nil).
+    private func withOptionalFloats<R>(_ w: [Float]?, _ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
+        guard let w else { return try body(nil) }
+        return try w.withUnsafeBufferPointer { try body($0.baseAddress!) }
     }
 
     /// Per-token int8 quantization of n rows (absmax, API.md), shared by every matrix that reads them.
