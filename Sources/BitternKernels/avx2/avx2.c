@@ -126,8 +126,8 @@ AVX2_INLINE void gemv_block(const uint8_t *w, const int8_t *q, int nplanes, __m2
 /* Prefetch stream for GEMV. A thread's whole groups of rows are one linear run of bytes, which a 4-row
    tile consumes at 128 bytes per block step; a software stream runs GEMV_PREFETCH bytes ahead of the tile
    into L2 and advances exactly as fast (two cache lines per step), so the next matrix's first lines are not
-   late even when one call's range is short. It stops at the end of the range, so it never pulls in rows
-   that belong to another thread. */
+   late even when one call's range is short. It goes on GEMV_PREFETCH bytes past the range (see
+   gemv_rows), never past the matrix. */
 typedef struct {
     const uint8_t *next, *end;
 } prefetch_stream;
@@ -202,9 +202,14 @@ AVX2_FN void gemv_rows(const uint8_t *w, size_t rows, size_t stride, size_t nful
         out[r - row_begin] = res[0] - sum_q;
     }
     const uint8_t *begin = w + g_begin * stride, *end = w + g_end * stride;
+    const uint8_t *groups_end = w + (rows & ~(size_t)3) * stride;
     /* Start the stream GEMV_PREFETCH bytes in, requesting the gap at once: every call starts cold (the
-       caller multiplies a different matrix each time), and a burst of independent misses gets DRAM going. */
-    prefetch_stream pf = {(size_t)(end - begin) > GEMV_PREFETCH ? begin + GEMV_PREFETCH : end, end};
+       caller multiplies a different matrix each time), and a burst of independent misses gets DRAM going.
+       The stream runs on past the range, up to GEMV_PREFETCH bytes into the rows that follow: a caller
+       that computes its rows as several consecutive ranges then streams them without a cold start at
+       each one (at the end of a thread's rows, at most that many bytes of another's are fetched early). */
+    const uint8_t *pf_end = (size_t)(groups_end - end) > GEMV_PREFETCH ? end + GEMV_PREFETCH : groups_end;
+    prefetch_stream pf = {(size_t)(end - begin) > GEMV_PREFETCH ? begin + GEMV_PREFETCH : end, pf_end};
     for (const uint8_t *p = begin; p < pf.next; p += 64) _mm_prefetch((const char *)p, _MM_HINT_T1);
     for (; r < g_end; r += GEMV_ROWS) {
         gemv_tile(w + r * stride, GEMV_ROWS * BLOCK_BYTES, q, nfull, half, GEMV_ROWS, &pf, res);
