@@ -273,10 +273,12 @@ public final class TernaryMatrix: @unchecked Sendable {
                 return base
             })
         }
+        // Every product of the job has this runtime: its worker's team index is the same for all of them.
+        let plan = runtime.numaPolicy == "partition" ? runtime.plan : nil
         let work: (Int) -> Void = { w in
+            let t = plan?.group(ofWorker: w) ?? 0
             for (i, p) in products.enumerated() {
                 let m = p.matrix
-                let t = m.runtime.numaPolicy == "partition" ? m.runtime.plan.group(ofWorker: w) : 0
                 guard let team = teams[i][t], let base = bases[i][t] else { continue }
                 let index = w - team.first
                 guard index < team.parts else { continue }
