@@ -6,7 +6,7 @@ extern const bittern_kernel_backend btk_backend_sparse;
 #if defined(__x86_64__)
 extern const bittern_kernel_backend btk_backend_avx2;
 extern const bittern_kernel_backend btk_backend_avx512_bw, btk_backend_avx512_vnni;
-extern const bittern_kernel_backend btk_backend_sparse_avx2;
+extern const bittern_kernel_backend btk_backend_sparse_avx2, btk_backend_sparse_quads_avx2;
 #endif
 #if defined(__aarch64__)
 extern const bittern_kernel_backend btk_backend_neon;
@@ -23,6 +23,7 @@ static const bittern_kernel_backend *const builtins[] = {
     &btk_backend_avx2,
     &btk_backend_avx512_bw,
     &btk_backend_avx512_vnni,
+    &btk_backend_sparse_quads_avx2,
     &btk_backend_sparse_avx2,
 #endif
     &btk_backend_sparse,
