@@ -59,7 +59,8 @@ public final class Runtime: @unchecked Sendable {
         let requested: String?
         (requested, backendSource) = Runtime.backendRequest(params: params.backend, environment: environment("BITTERN_BACKEND"))
         backend = try Dispatcher.choose(requested: requested, source: backendSource, features: features)
-        sparseBackend = backendSource == .automatic && !backend.isSparse ? Dispatcher.sparseChoice(features: features) : nil
+        sparseBackend = backendSource == .automatic && !backend.isSparse
+            ? Dispatcher.sparseChoice(regime: .streaming, dense: backend.name, features: features) : nil
         if let c = params.sparseCrossover {
             sparseCrossover = c
         } else if let env = environment("BITTERN_SPARSE_CROSSOVER") {

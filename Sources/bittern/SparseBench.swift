@@ -3,13 +3,14 @@ import Bittern
 import Glibc
 #endif
 
-/// `bittern bench sparse`: the best dense backend against the sparse (zero-skipping) backend across
+/// `bittern bench sparse`: the best dense backend against every sparse (zero-skipping) backend across
 /// zero fractions, on BitNet 2B4T shapes, in the two regimes decode runs in:
 ///   cache-resident -- the attention projections of one layer (16 M weights), repeated: compute-bound;
 ///   streaming      -- several layers, a working set several times the last-level cache, each matrix
 ///                     read once per pass as in decode: bandwidth-bound.
-/// Prints bits per weight, speeds and ratios per zero fraction, then the crossovers (the table in
-/// Dispatcher.swift comes from here), then the zero fraction each quantizer threshold yields.
+/// Prints bits per weight, speeds and ratios per zero fraction, then each sparse backend's crossovers and
+/// the fastest one at the sparse end (the table in Dispatcher.swift comes from here), then the zero
+/// fraction each quantizer threshold yields.
 struct SparseBench {
     static let fractions: [Double] = [0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.97]
     /// q, k, v, o of a 2B4T layer.
@@ -20,54 +21,66 @@ struct SparseBench {
     var quick = false
 
     func run() throws {
-        var dp = RuntimeParams()
-        dp.threads = threads
-        dp.sparseCrossover = 2 // never sparse: the dense baseline
-        let dense = try Runtime(dp)
-        var sp = RuntimeParams()
-        sp.threads = threads
-        sp.backend = Dispatcher.sparseChoice()?.name ?? "sparse" // the best sparse backend this CPU runs
-        let sparse = try Runtime(sp)
-        let llc = Double(dense.topology.l3Bytes) / 1e6
-        print("bittern \(Version.string) bench sparse -- dense \(dense.backend.name) vs sparse \(sparse.backend.name), \(dense.threads) threads, LLC \(fmt(llc, 0)) MB")
+        var params = RuntimeParams()
+        params.threads = threads
+        // One runtime (one thread pool) for every engine: the dense default and each sparse backend this CPU
+        // runs, chosen per matrix. (Runtimes of their own would each keep a worker spinning after its pass,
+        // taking a CPU from the next engine's pass.)
+        let runtime = try Runtime(params)
+        let sparse = BackendRegistry.shared.backends.filter { $0.isSparse && $0.isSupported(on: runtime.features) }
+        let names = sparse.map(\.name)
+        let llc = Double(runtime.topology.l3Bytes) / 1e6
+        print("bittern \(Version.string) bench sparse -- dense \(runtime.backend.name) vs \(names.joined(separator: ", ")), \(runtime.threads) threads, LLC \(fmt(llc, 0)) MB")
         print("cache-resident: q/k/v/o of one layer (16.4 M weights) repeated; streaming: \(streamLayers) layers of all 7 projections (\(fmt(Double(streamLayers) * 69.4, 0)) M weights) once per pass")
-        print("")
-        print(pad("zeros", 6) + pad("sparse b/w", 11) + " |" + pad("cache: dense", 13) + pad("sparse", 8) + pad("ratio", 7)
-              + " |" + pad("stream: dense", 14) + pad("sparse", 8) + pad("ratio", 7) + "   (G weights/s)")
-        var cacheRatios: [(Double, Double)] = []
-        var streamRatios: [(Double, Double)] = []
+        print("G weights/s (median pass; the engines alternate pass by pass) and each sparse backend's ratio to \(runtime.backend.name)")
+        var cache: [(Double, Result)] = [], stream: [(Double, Result)] = []
         for z in SparseBench.fractions {
             var rng = Rng(seed: UInt64(z * 1000) + 1)
-            let cache = try measure(z, shapes: SparseBench.cacheSet, copies: 1, dense: dense, sparse: sparse, rng: &rng, passes: quick ? 5 : 15)
-            let stream = try measure(z, shapes: KernelBench.layer, copies: streamLayers, dense: dense, sparse: sparse, rng: &rng, passes: quick ? 3 : 5)
-            cacheRatios.append((z, cache.sparse / cache.dense))
-            streamRatios.append((z, stream.sparse / stream.dense))
-            print(pad(fmt(z, 2), 6) + pad(fmt(stream.bitsPerWeight, 3), 11) + " |"
-                  + pad(fmt(cache.dense), 13) + pad(fmt(cache.sparse), 8) + pad("x" + fmt(cache.sparse / cache.dense, 2), 7) + " |"
-                  + pad(fmt(stream.dense), 14) + pad(fmt(stream.sparse), 8) + pad("x" + fmt(stream.sparse / stream.dense, 2), 7))
+            cache.append((z, try measure(z, shapes: SparseBench.cacheSet, copies: 1, runtime: runtime, sparse: sparse, rng: &rng, passes: quick ? 5 : 15)))
+            stream.append((z, try measure(z, shapes: KernelBench.layer, copies: streamLayers, runtime: runtime, sparse: sparse, rng: &rng, passes: quick ? 3 : 5)))
+        }
+        for (regime, rows) in [(SparseCrossover.Regime.cacheResident, cache), (.streaming, stream)] {
+            print("")
+            print("\(regime.rawValue):")
+            print(pad("zeros", 6) + pad(runtime.backend.name, 9) + names.map { " |" + pad($0, 19) + pad("bits/w", 8) }.joined())
+            for (z, r) in rows {
+                print(pad(fmt(z, 2), 6) + pad(fmt(r.dense), 9) + r.sparse.indices.map { i in
+                    " |" + pad(fmt(r.sparse[i]) + " x" + fmt(r.sparse[i] / r.dense, 2), 19) + pad(fmt(r.bitsPerWeight[i], 3), 8)
+                }.joined())
+            }
+            for (i, name) in names.enumerated() {
+                print("crossover of \(name) (at least as fast as \(runtime.backend.name)): \(crossover(rows.map { ($0.0, $0.1.sparse[i] / $0.1.dense) }))")
+            }
+            let best = rows.last.map { r in names[r.1.sparse.indices.max { r.1.sparse[$0] < r.1.sparse[$1] }!] } ?? "-"
+            print("fastest sparse backend at \(fmt(rows.last?.0 ?? 0, 2)) zeros: \(best)")
         }
         print("")
-        print("crossover (sparse at least as fast as \(dense.backend.name)): cache-resident \(crossover(cacheRatios)), streaming \(crossover(streamRatios))")
-        print("runtime's table for \(dense.backend.name): streaming \(fmt(SparseCrossover.value(dense: dense.backend.name, regime: .streaming), 2)), cache-resident \(fmt(SparseCrossover.value(dense: dense.backend.name, regime: .cacheResident), 2))")
+        for regime in [SparseCrossover.Regime.streaming, .cacheResident] {
+            let e = SparseCrossover.entry(dense: runtime.backend.name, regime: regime)
+            print("runtime's table for \(runtime.backend.name), \(regime.rawValue): \(e.sparse) from \(fmt(e.crossover, 2)) zeros")
+        }
         try thresholds()
     }
 
-    struct Result { var dense: Double; var sparse: Double; var bitsPerWeight: Double }
+    struct Result { var dense: Double; var sparse: [Double]; var bitsPerWeight: [Double] }
 
-    /// G weights/s of one GEMV per matrix per pass (median pass), dense vs sparse, same weights.
-    func measure(_ zeros: Double, shapes: [(Int, Int)], copies: Int, dense: Runtime, sparse: Runtime,
+    /// G weights/s of one GEMV per matrix per pass (median pass), dense vs each sparse backend, same weights.
+    func measure(_ zeros: Double, shapes: [(Int, Int)], copies: Int, runtime: Runtime, sparse: [Backend],
                  rng: inout Rng, passes: Int) throws -> Result {
-        var denseMats: [TernaryMatrix] = [], sparseMats: [TernaryMatrix] = []
-        var weights = 0, sparseBytes = 0
+        let engines = [runtime.backend] + sparse
+        var mats = [[TernaryMatrix]](repeating: [], count: engines.count)
+        var bytes = [Int](repeating: 0, count: engines.count)
+        var weights = 0
         for (r, c) in shapes {
             var t = [Int8](repeating: 0, count: r * c)
             t.withUnsafeMutableBufferPointer { rng.fillTrits($0, zeroFraction: zeros) }
             for _ in 0..<copies {
-                denseMats.append(try TernaryMatrix(runtime: dense, trits: t, rows: r, cols: c, alpha: 1))
-                let s = try TernaryMatrix(runtime: sparse, trits: t, rows: r, cols: c, alpha: 1)
-                sparseMats.append(s)
+                for (e, backend) in engines.enumerated() {
+                    let m = try TernaryMatrix(runtime: runtime, trits: t, rows: r, cols: c, alpha: 1, backend: backend)
+                    mats[e].append(m)
+                    bytes[e] += m.packedBytes
+                }
                 weights += r * c
-                sparseBytes += s.packedBytes
             }
         }
         var inputs: [Int: QuantizedActivations] = [:]
@@ -84,17 +97,16 @@ struct SparseBench {
             for m in ms { try m.multiply(inputs[m.cols]!, into: y) }
             return now() - t0
         }
-        // Interleave the two so machine noise hits both alike.
-        var td: [Double] = [], ts: [Double] = []
-        _ = try pass(denseMats)
-        _ = try pass(sparseMats)
+        // Interleave the engines so machine noise hits all alike.
+        var times = [[Double]](repeating: [], count: engines.count)
+        for ms in mats { _ = try pass(ms) }
         for _ in 0..<passes {
-            td.append(try pass(denseMats))
-            ts.append(try pass(sparseMats))
+            for (e, ms) in mats.enumerated() { times[e].append(try pass(ms)) }
         }
         let w = Double(weights)
-        return Result(dense: w / median(td) / 1e9, sparse: w / median(ts) / 1e9,
-                      bitsPerWeight: Double(sparseBytes) * 8 / w)
+        let speed = times.map { w / median($0) / 1e9 }
+        return Result(dense: speed[0], sparse: Array(speed.dropFirst()),
+                      bitsPerWeight: bytes.dropFirst().map { Double($0) * 8 / w })
     }
 
     /// The zero fraction where the ratio first reaches 1 (linear interpolation between measured points).
@@ -116,10 +128,10 @@ struct SparseBench {
             w[i] = Float(r * cos(2 * Double.pi * u2))
             w[i + 1] = Float(r * sin(2 * Double.pi * u2))
         }
-        print("")
-        print("zero_threshold on Gaussian weights (1 M samples): zero fraction, bits/weight of the sparse format")
         var rt = RuntimeParams()
-        rt.backend = Dispatcher.sparseChoice()?.name ?? "sparse"
+        rt.backend = Dispatcher.sparseChoice(regime: .streaming)?.name ?? "sparse"
+        print("")
+        print("zero_threshold on Gaussian weights (1 M samples): zero fraction, bits/weight of \(rt.backend ?? "sparse")")
         rt.threads = 1
         let sparse = try Runtime(rt)
         for t: Float in [0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5] {

@@ -1,4 +1,5 @@
 import Testing
+import BitternKernels
 @testable import Bittern
 
 /// The per-matrix choice between the dense default and the zero-skipping backend.
@@ -68,6 +69,46 @@ import Testing
         var y = [Int32](repeating: 0, count: n * rows)
         try m.multiplyInt8(x, n: n, into: &y)
         #expect(y == referenceProduct(t, rows: rows, cols: cols, x, n: n))
+    }
+
+    /// Every sparse backend this CPU runs, forced per matrix on one runtime: exact through GEMV and GEMM
+    /// (odd shape, tail columns, a half block), and below 1 bit per weight at 90% zeros.
+    @Test func everySparseBackendIsExactWhenForcedPerMatrix() throws {
+        let rt = try Runtime()
+        let sparse = BackendRegistry.shared.backends.filter { $0.isSparse && $0.isSupported(on: rt.features) }
+        #expect(sparse.contains { $0.name == "sparse" })
+        let (rows, cols) = (45, 3001)
+        let t = trits(rows * cols, zeroFraction: 0.9, seed: 5)
+        var rng = TestRng(11)
+        for b in sparse {
+            let m = try TernaryMatrix(runtime: rt, trits: t, rows: rows, cols: cols, alpha: 1, backend: b)
+            #expect(m.backend.name == b.name)
+            #expect(m.bitsPerWeight < 1.0, "\(b.name): \(m.bitsPerWeight) bits per weight")
+            for n in [1, 6] {
+                let x = rng.int8s(n * cols)
+                var y = [Int32](repeating: 0, count: n * rows)
+                try m.multiplyInt8(x, n: n, into: &y)
+                #expect(y == referenceProduct(t, rows: rows, cols: cols, x, n: n), "\(b.name), \(n) tokens")
+            }
+        }
+        // A backend this CPU cannot run is refused, not packed.
+        if let foreign = BackendRegistry.shared.backends.first(where: { !$0.isSupported(on: rt.features) }) {
+            #expect(throws: BitternError.self) {
+                _ = try TernaryMatrix(runtime: rt, trits: t, rows: rows, cols: cols, alpha: 1, backend: foreign)
+            }
+        }
+    }
+
+    /// The table names the sparse backend per regime; without it runnable, the best runnable one.
+    @Test func sparseChoiceFollowsTheTable() {
+        for regime in [SparseCrossover.Regime.streaming, .cacheResident] {
+            let named = SparseCrossover.entry(dense: "avx2", regime: regime).sparse
+            if BackendRegistry.shared.backends.contains(where: { $0.name == named }) { // x86-64 builds
+                let avx2 = CPUFeatures(bits: CPUFeatures.host.bits | UInt64(BITTERN_CPU_AVX2))
+                #expect(Dispatcher.sparseChoice(regime: regime, dense: "avx2", features: avx2)?.name == named)
+            }
+            #expect(Dispatcher.sparseChoice(regime: regime, dense: "avx2", features: CPUFeatures(bits: 0))?.name == "sparse")
+        }
     }
 
     @Test func tableHasTheRegimes() {

@@ -70,8 +70,11 @@ public final class TernaryMatrix: @unchecked Sendable {
     /// `partition` packs one slice per worker group (rows in proportion to its workers) on that group's
     /// node; `replicate` one full copy per group's node; `interleave` one buffer interleaved over all
     /// nodes; `none` one ordinary buffer. Each slice is zero-filled and packed by a worker of its node
-    /// (first touch), and only that node's workers compute its rows.
-    public init(runtime: Runtime, trits: UnsafePointer<Int8>, rows: Int, cols: Int, alpha: Float) throws {
+    /// (first touch), and only that node's workers compute its rows. `backend` packs with that backend
+    /// instead of the runtime's choice for this zero fraction (benchmarks compare backends this way, on
+    /// one runtime and one thread pool); it must run on this CPU.
+    public init(runtime: Runtime, trits: UnsafePointer<Int8>, rows: Int, cols: Int, alpha: Float,
+                backend forced: Backend? = nil) throws {
         try TernaryMatrix.checkShape(rows: rows, cols: cols)
         guard alpha.isFinite, alpha > 0 else {
             throw BitternError.invalidArgument("alpha must be finite and > 0 (got \(alpha))")
@@ -83,7 +86,10 @@ public final class TernaryMatrix: @unchecked Sendable {
             throw BitternError.invalidArgument(
                 "trit at row \(i / cols), column \(i % cols) is \(trits[i]): trits must be -1, 0 or 1")
         }
-        let backend = runtime.backend(forZeroFraction: Double(zeros) / Double(rows * cols))
+        if let forced, let why = forced.unsupportedReason(on: runtime.features) {
+            throw BitternError.unsupported("backend '\(forced.name)' cannot run here: \(why)")
+        }
+        let backend = forced ?? runtime.backend(forZeroFraction: Double(zeros) / Double(rows * cols))
         let d = backend.descriptor.pointee
         let plan = runtime.plan
         // What each slice holds, and where it goes.
