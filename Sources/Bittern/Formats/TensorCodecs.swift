@@ -304,8 +304,8 @@ public enum TensorCodecs {
                     var any: Int32 = 0
                     if btk_unpack_tq2_0(blk, t, &any) != 0 {
                         // Find the byte for the message (rare path).
-                        let byte = (0..<64).first { m in (0..<4).contains { k in (blk[m] >> (2 * UInt8(k))) & 3 == 3 } } ?? 0
-                        throw BitternError.format("tensor '\(name)': block \(b) holds the invalid TQ2_0 code 3 (byte \(byte))")
+                        let byte: Int? = (0..<64).first(where: { m in (0..<4).contains { k in (blk[m] >> (2 * UInt8(k))) & 3 == 3 } })
+                        throw BitternError.format("tensor '\(name)': block \(b) holds the invalid TQ2_0 code 3 (byte \(byte ?? 0))")
                     }
                     nonzero = any != 0
                 } else {
