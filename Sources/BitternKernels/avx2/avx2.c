@@ -26,6 +26,7 @@
 #include <immintrin.h>
 #include <string.h>
 #include "../include/bittern_kernels.h"
+#include "avx2_codes.h"
 
 #define AVX2_FN static __attribute__((target("avx2")))
 #define AVX2_INLINE static inline __attribute__((always_inline, target("avx2")))
@@ -101,26 +102,11 @@ AVX2_INLINE __m128i hsum4(__m256i a, __m256i b, __m256i c, __m256i d) {
 }
 
 /* ---- GEMV ----
-   Without token reuse the decode dominates, so GEMV uses a cheaper one: planes 0 and 1 are masked in
-   place (w & 3, w & 12) and planes 2 and 3 after a single 4-bit shift. Planes 1 and 3 are thus codes
-   times 4 (pair sums up to 2048); they go to their own int16 accumulator `hi`, which is exactly divisible
-   by 4 and is scaled back with an arithmetic shift before widening. One shift, four ands, four
-   vpmaddubsw and four adds per 128 weights. */
+   The block arithmetic is avx2_gemv_codes (avx2_codes.h). */
 
 AVX2_INLINE void gemv_block(const uint8_t *w, const int8_t *q, int nplanes, __m256i *lo, __m256i *hi,
                             __m256i m3, __m256i m12) {
-    __m256i wv = _mm256_loadu_si256((const __m256i *)w);
-    __m256i q0 = _mm256_loadu_si256((const __m256i *)q), q1 = _mm256_loadu_si256((const __m256i *)(q + 32));
-    __m256i l = _mm256_maddubs_epi16(_mm256_and_si256(wv, m3), q0);
-    __m256i h = _mm256_maddubs_epi16(_mm256_and_si256(wv, m12), q1);
-    if (nplanes == 4) {
-        __m256i q2 = _mm256_loadu_si256((const __m256i *)(q + 64)), q3 = _mm256_loadu_si256((const __m256i *)(q + 96));
-        __m256i ws = _mm256_srli_epi16(wv, 4);
-        l = _mm256_add_epi16(l, _mm256_maddubs_epi16(_mm256_and_si256(ws, m3), q2));
-        h = _mm256_add_epi16(h, _mm256_maddubs_epi16(_mm256_and_si256(ws, m12), q3));
-    }
-    *lo = _mm256_add_epi16(*lo, l);
-    *hi = _mm256_add_epi16(*hi, h);
+    avx2_gemv_codes(_mm256_loadu_si256((const __m256i *)w), q, nplanes, lo, hi, m3, m12);
 }
 
 /* Prefetch stream for GEMV. A thread's whole groups of rows are one linear run of bytes, which a 4-row
@@ -233,23 +219,10 @@ static void avx2_gemv(const void *packed, size_t rows, size_t cols, size_t row_b
    reused by every token, whose activations are vpmaddubsw memory operands. The caller blocks K and rows
    so the token group's activations stay in L1 and a panel of weights in L2. */
 
-/* Codes of bit plane i (weights 32i .. 32i+31 of the block). */
-AVX2_INLINE __m256i plane(__m256i w, int i, __m256i mask3) {
-    return _mm256_and_si256(i ? _mm256_srli_epi16(w, 2 * i) : w, mask3);
-}
-
 /* acc[t] += codes(block) . q(token t) for planes 0..nplanes-1 of one block. */
 AVX2_INLINE void gemm_block(const uint8_t *w, const int8_t *q, size_t qstride, int T, int nplanes, __m256i *acc,
                             __m256i mask3) {
-    __m256i wv = _mm256_loadu_si256((const __m256i *)w), c[4];
-#pragma GCC unroll 4
-    for (int i = 0; i < nplanes; i++) c[i] = plane(wv, i, mask3);
-#pragma GCC unroll 8
-    for (int t = 0; t < T; t++)
-#pragma GCC unroll 4
-        for (int i = 0; i < nplanes; i++)
-            acc[t] = _mm256_add_epi16(acc[t], _mm256_maddubs_epi16(c[i],
-                         _mm256_loadu_si256((const __m256i *)(q + t * qstride + 32 * i))));
+    avx2_gemm_codes(_mm256_loadu_si256((const __m256i *)w), q, qstride, T, nplanes, acc, mask3);
 }
 
 /* acc32[t] += madd(acc[t], 1); acc[t] = 0 */

@@ -28,6 +28,7 @@
 #include <immintrin.h>
 #include <string.h>
 #include "../include/bittern_kernels.h"
+#include "../avx2/avx2_codes.h"
 
 #define QUADS_FN static __attribute__((target("avx2,popcnt")))
 #define QUADS_INLINE static inline __attribute__((always_inline, target("avx2,popcnt")))
@@ -177,21 +178,6 @@ static sq_view view(const void *packed, size_t rows, size_t cols) {
 
 /* ---- GEMV ---- */
 
-/* Dense GEMV arithmetic on one block of codes w (as avx2.c): planes 0 and 1 masked in place, 2 and 3
-   after one 4-bit shift; planes 1 and 3 are codes x 4 and go to `hi`, scaled back before widening. */
-QUADS_INLINE void gemv_codes(__m256i w, const int8_t *q, int nplanes, __m256i *lo, __m256i *hi) {
-    const __m256i m3 = _mm256_set1_epi8(3), m12 = _mm256_set1_epi8(12);
-    __m256i l = _mm256_maddubs_epi16(_mm256_and_si256(w, m3), _mm256_loadu_si256((const __m256i *)q));
-    __m256i h = _mm256_maddubs_epi16(_mm256_and_si256(w, m12), _mm256_loadu_si256((const __m256i *)(q + 32)));
-    if (nplanes == 4) {
-        __m256i ws = _mm256_srli_epi16(w, 4);
-        l = _mm256_add_epi16(l, _mm256_maddubs_epi16(_mm256_and_si256(ws, m3), _mm256_loadu_si256((const __m256i *)(q + 64))));
-        h = _mm256_add_epi16(h, _mm256_maddubs_epi16(_mm256_and_si256(ws, m12), _mm256_loadu_si256((const __m256i *)(q + 96))));
-    }
-    *lo = _mm256_add_epi16(*lo, l);
-    *hi = _mm256_add_epi16(*hi, h);
-}
-
 QUADS_INLINE int32_t hsum(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
@@ -201,7 +187,7 @@ QUADS_INLINE int32_t hsum(__m256i v) {
 
 /* res[k] = codes(row r0 + k) . q for R consecutive rows. */
 QUADS_INLINE void gemv_tile(const sq_view *v, size_t r0, int R, const int8_t *q, int32_t *res) {
-    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i ones = _mm256_set1_epi16(1), m3 = _mm256_set1_epi8(3), m12 = _mm256_set1_epi8(12);
     const uint8_t *mask[GEMV_ROWS], *codes[GEMV_ROWS];
     __m256i acc[GEMV_ROWS];
 #pragma GCC unroll 4
@@ -220,13 +206,13 @@ QUADS_INLINE void gemv_tile(const sq_view *v, size_t r0, int R, const int8_t *q,
         for (; b < end; b++) {
 #pragma GCC unroll 4
             for (int k = 0; k < R; k++) {
-                gemv_codes(expand_block(mask[k] + MASK_BYTES * b, &codes[k]), q + b * BLOCK_WEIGHTS, 4, &lo[k], &hi[k]);
+                avx2_gemv_codes(expand_block(mask[k] + MASK_BYTES * b, &codes[k]), q + b * BLOCK_WEIGHTS, 4, &lo[k], &hi[k], m3, m12);
             }
         }
         if (b == nfull && half) {
 #pragma GCC unroll 4
             for (int k = 0; k < R; k++) {
-                gemv_codes(expand_block(mask[k] + MASK_BYTES * b, &codes[k]), q + b * BLOCK_WEIGHTS, 2, &lo[k], &hi[k]);
+                avx2_gemv_codes(expand_block(mask[k] + MASK_BYTES * b, &codes[k]), q + b * BLOCK_WEIGHTS, 2, &lo[k], &hi[k], m3, m12);
             }
             half = 0;
         }
@@ -270,22 +256,9 @@ QUADS_FN void sq_gemv(const void *packed, size_t rows, size_t cols, size_t row_b
 
 /* ---- GEMM ---- */
 
-/* acc[t] += codes(block w) . q(token t), planes 0 .. nplanes-1. */
-QUADS_INLINE void gemm_codes(__m256i w, const int8_t *q, size_t qstride, int T, int nplanes, __m256i *acc) {
-    const __m256i mask3 = _mm256_set1_epi8(3);
-    __m256i c[4];
-#pragma GCC unroll 4
-    for (int i = 0; i < nplanes; i++) c[i] = _mm256_and_si256(i ? _mm256_srli_epi16(w, 2 * i) : w, mask3);
-#pragma GCC unroll 8
-    for (int t = 0; t < T; t++)
-#pragma GCC unroll 4
-        for (int i = 0; i < nplanes; i++)
-            acc[t] = _mm256_add_epi16(acc[t], _mm256_maddubs_epi16(c[i], _mm256_loadu_si256((const __m256i *)(q + t * qstride + 32 * i))));
-}
-
 /* res[t] = dense codes w (nb blocks, the last a half block when `half`) . q(token t) for T tokens. */
 QUADS_INLINE void gemm_tile(const uint8_t *w, size_t nb, int half, const int8_t *q, size_t qstride, int T, int32_t *res) {
-    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i ones = _mm256_set1_epi16(1), mask3 = _mm256_set1_epi8(3);
     __m256i acc32[GEMM_TOKENS], acc[GEMM_TOKENS];
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) acc32[t] = acc[t] = _mm256_setzero_si256();
@@ -294,8 +267,8 @@ QUADS_INLINE void gemm_tile(const uint8_t *w, size_t nb, int half, const int8_t 
         for (; b < end; b++) {
             int nplanes = half && b + 1 == nb ? 2 : 4;
             __m256i wv = _mm256_load_si256((const __m256i *)(w + b * BLOCK_BYTES));
-            if (nplanes == 4) gemm_codes(wv, q + b * BLOCK_WEIGHTS, qstride, T, 4, acc);
-            else gemm_codes(wv, q + b * BLOCK_WEIGHTS, qstride, T, 2, acc);
+            if (nplanes == 4) avx2_gemm_codes(wv, q + b * BLOCK_WEIGHTS, qstride, T, 4, acc, mask3);
+            else avx2_gemm_codes(wv, q + b * BLOCK_WEIGHTS, qstride, T, 2, acc, mask3);
         }
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
