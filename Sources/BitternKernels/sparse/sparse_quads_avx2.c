@@ -1,7 +1,7 @@
 /* AVX2 zero skipping by quads: the weights of the dense AVX2 layout, with every all-zero byte (a "quad" of
    four weights) left out and one mask bit per quad saying which bytes are stored. Built for decode, which
    streams the weights from DRAM: at 90% zeros two thirds of the quads are all zero, so the matrix is read
-   at ~0.94 bits per weight instead of 2, and the kernel puts each 128-weight block back together in
+   at ~0.95 bits per weight instead of 2, and the kernel puts each 128-weight block back together in
    registers (a byte shuffle) and runs the dense arithmetic on it.
 
    Packed layout (little-endian, 64-byte aligned buffer):
@@ -40,7 +40,7 @@ enum {
     BLOCK_BYTES = 32,     /* quads per block */
     MASK_BYTES = 4,       /* mask bytes per block */
     TAIL_PAD = 32,        /* zero bytes after the data: a lane's 16-byte load may start 16 bytes before the end */
-    GEMV_ROWS = 2,        /* GEMV tile: each activation vector is loaded once for this many rows */
+    GEMV_ROWS = 2,        /* GEMV tile: rows walked side by side (their expansions overlap; measured best of 1, 2, 4) */
     GEMV_WIDEN = 7,       /* as the dense GEMV: "hi" lanes gain <= 4096 per block, 7 * 4096 < 32767 */
     GEMV_PREFETCH = 8192, /* bytes the software prefetch runs ahead of the rows being read */
     GEMM_TOKENS = 8,      /* GEMM tile: one row x 8 tokens */
