@@ -59,7 +59,7 @@ struct SparseBench {
             let e = SparseCrossover.entry(dense: runtime.backend.name, regime: regime)
             print("runtime's table for \(runtime.backend.name), \(regime.rawValue): \(e.sparse) from \(fmt(e.crossover, 2)) zeros")
         }
-        try thresholds()
+        try thresholds(dense: runtime.backend.name)
     }
 
     struct Result { var dense: Double; var sparse: [Double]; var bitsPerWeight: [Double] }
@@ -118,7 +118,7 @@ struct SparseBench {
     }
 
     /// What the quantizer's zero_threshold knob does to Gaussian weights.
-    func thresholds() throws {
+    func thresholds(dense: String) throws {
         var rng = Rng(seed: 99)
         let n = 1 << 20
         var w = [Float](repeating: 0, count: n)
@@ -129,7 +129,7 @@ struct SparseBench {
             w[i + 1] = Float(r * sin(2 * Double.pi * u2))
         }
         var rt = RuntimeParams()
-        rt.backend = Dispatcher.sparseChoice(regime: .streaming)?.name ?? "sparse"
+        rt.backend = Dispatcher.sparseChoice(regime: .streaming, dense: dense)?.name ?? "sparse"
         print("")
         print("zero_threshold on Gaussian weights (1 M samples): zero fraction, bits/weight of \(rt.backend ?? "sparse")")
         rt.threads = 1

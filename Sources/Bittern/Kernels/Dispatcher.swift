@@ -33,7 +33,7 @@ public enum Dispatcher {
 
     /// The sparse backend for matrices at or above the crossover, in a regime, next to a dense backend: the
     /// one the measured table names when it runs here, else the highest-priority sparse backend that does.
-    public static func sparseChoice(regime: SparseCrossover.Regime, dense: String = "avx2",
+    public static func sparseChoice(regime: SparseCrossover.Regime, dense: String,
                                     backends: [Backend] = BackendRegistry.shared.backends,
                                     features: CPUFeatures = .host) -> Backend? {
         let runnable = backends.filter { $0.isSparse && $0.isSupported(on: features) }
